@@ -1,0 +1,150 @@
+use clap::{Args, Subcommand};
+use kiln_gpu::{GpuContext, GpuTimer};
+use kiln_splat::{GpuCloud, RenderSettings, SplatRenderer};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// The splat rasterizer on the standard synthetic scene (BENCHMARKS.md): forward, and
+    /// backward of (sum of colour + sum of alpha).
+    Raster(RasterArgs),
+}
+
+#[derive(Args)]
+pub struct RasterArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    pub gaussians: usize,
+    #[arg(long, default_value_t = 1920)]
+    pub width: u32,
+    #[arg(long, default_value_t = 1080)]
+    pub height: u32,
+    /// Mean of the opacity logits: 0 "opaque", −4 "translucent".
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub opacity_mean: f32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Timed runs (the median is reported) after the warm-up runs.
+    #[arg(long, default_value_t = 20)]
+    pub iters: usize,
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// Skip the backward pass.
+    #[arg(long)]
+    pub forward_only: bool,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct RasterReport {
+    adapter: String,
+    gaussians: usize,
+    width: u32,
+    height: u32,
+    opacity_mean: f32,
+    tile_intersections: u32,
+    iterations: usize,
+    /// Median GPU time per stage (timestamp queries), milliseconds.
+    stages_ms: BTreeMap<String, f64>,
+    /// Sums of the forward and backward stages' medians.
+    forward_gpu_ms: f64,
+    backward_gpu_ms: f64,
+    /// Median wall time of a whole forward (including the pair-count read-back) and backward.
+    forward_wall_ms: f64,
+    backward_wall_ms: f64,
+    timestamps: bool,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
+    match cmd {
+        BenchCommand::Raster(args) => raster(args),
+    }
+}
+
+const FORWARD_STAGES: [&str; 4] = ["project", "sort", "bin", "rasterize"];
+
+fn raster(args: RasterArgs) -> anyhow::Result<()> {
+    let ctx = crate::gpu()?;
+    let (cloud, camera) =
+        kiln_splat::synthetic::benchmark_scene(args.gaussians, args.width, args.height, args.opacity_mean, args.seed);
+    let renderer = SplatRenderer::new(ctx.clone())?;
+    let gpu_cloud = GpuCloud::upload(&ctx, &cloud)?;
+    let settings = RenderSettings::default();
+    let pixels = (args.width * args.height) as u64;
+    let grad_color = ctx.upload("grad colour", &vec![1.0f32; pixels as usize * 3]);
+    let grad_alpha = ctx.upload("grad alpha", &vec![1.0f32; pixels as usize]);
+    let grad_depth = ctx.zeroed("grad depth", pixels * 4);
+
+    let mut stage_samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let (mut fwd_wall, mut bwd_wall) = (Vec::new(), Vec::new());
+    let mut pairs = 0;
+    let mut timer = GpuTimer::new(&ctx, 64);
+    for it in 0..args.warmup + args.iters {
+        let t0 = Instant::now();
+        let fwd = renderer.forward(&gpu_cloud, &camera, &settings, Some(&mut timer))?;
+        ctx.wait()?;
+        let t1 = Instant::now();
+        if !args.forward_only {
+            renderer.backward(&gpu_cloud, &fwd, &grad_color, &grad_alpha, &grad_depth, Some(&mut timer))?;
+            ctx.wait()?;
+        }
+        let t2 = Instant::now();
+        pairs = fwd.num_pairs;
+        let stages = timer.read(&ctx)?;
+        if it >= args.warmup {
+            fwd_wall.push((t1 - t0).as_secs_f64() * 1e3);
+            bwd_wall.push((t2 - t1).as_secs_f64() * 1e3);
+            for s in stages {
+                stage_samples.entry(s.stage).or_default().push(s.ms);
+            }
+        }
+    }
+    let stages_ms: BTreeMap<String, f64> = stage_samples.into_iter().map(|(k, mut v)| (k, median(&mut v))).collect();
+    let forward_gpu_ms = stages_ms.iter().filter(|(k, _)| FORWARD_STAGES.contains(&k.as_str())).map(|(_, v)| v).sum();
+    let backward_gpu_ms = stages_ms.iter().filter(|(k, _)| !FORWARD_STAGES.contains(&k.as_str())).map(|(_, v)| v).sum();
+    let report = RasterReport {
+        adapter: ctx.describe(),
+        gaussians: args.gaussians,
+        width: args.width,
+        height: args.height,
+        opacity_mean: args.opacity_mean,
+        tile_intersections: pairs,
+        iterations: args.iters,
+        stages_ms,
+        forward_gpu_ms,
+        backward_gpu_ms,
+        forward_wall_ms: median(&mut fwd_wall),
+        backward_wall_ms: if args.forward_only { 0.0 } else { median(&mut bwd_wall) },
+        timestamps: ctx.timestamps,
+    };
+    print_report(&ctx, &report, args.json)
+}
+
+fn print_report(_ctx: &GpuContext, r: &RasterReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+        return Ok(());
+    }
+    println!("adapter: {}", r.adapter);
+    println!(
+        "scene: {} Gaussians, {}x{}, opacity mean {}, {} tile intersections; median of {} runs",
+        r.gaussians, r.width, r.height, r.opacity_mean, r.tile_intersections, r.iterations
+    );
+    for (stage, ms) in &r.stages_ms {
+        println!("  {stage:<18} {ms:9.3} ms");
+    }
+    println!("  forward  (GPU)     {:9.3} ms   wall {:9.3} ms", r.forward_gpu_ms, r.forward_wall_ms);
+    println!("  backward (GPU)     {:9.3} ms   wall {:9.3} ms", r.backward_gpu_ms, r.backward_wall_ms);
+    Ok(())
+}

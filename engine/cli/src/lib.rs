@@ -1,0 +1,56 @@
+//! The `kiln` command line.
+
+mod bench;
+mod render;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "kiln", version, about = "GPU engine for 3D reconstruction and geometry")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render a Gaussian cloud (3DGS PLY) from a camera to a PNG.
+    Render(render::RenderArgs),
+    /// Measure kiln's kernels: per-stage GPU times.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Print the GPU adapter kiln would use and what it supports.
+    Info,
+}
+
+/// Runs the CLI; errors print as one line naming the file and the cause.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Render(args) => render::run(args),
+        Command::Bench(cmd) => bench::run(cmd),
+        Command::Info => info(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn info() -> anyhow::Result<()> {
+    let ctx = kiln_gpu::GpuContext::shared()?;
+    println!("adapter: {}", ctx.describe());
+    println!("max storage binding: {} MiB", ctx.max_binding() >> 20);
+    Ok(())
+}
+
+/// Opens the GPU and says which adapter was chosen (on stderr, so JSON output stays clean).
+pub(crate) fn gpu() -> anyhow::Result<std::sync::Arc<kiln_gpu::GpuContext>> {
+    let ctx = kiln_gpu::GpuContext::shared()?;
+    eprintln!("kiln: using {}", ctx.describe());
+    Ok(ctx)
+}

@@ -1,0 +1,89 @@
+use crate::{GpuContext, GpuError};
+use wgpu::util::DeviceExt;
+
+/// Storage usage for kernel inputs/outputs that can also be copied and read back.
+pub const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+impl GpuContext {
+    /// A storage buffer holding `data`. Empty data gets a 4-byte buffer: WebGPU forbids
+    /// zero-sized bindings, and kernels never read past their element count.
+    pub fn upload<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> wgpu::Buffer {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        if bytes.is_empty() {
+            return self.zeroed(label, 4);
+        }
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytes,
+            usage: STORAGE,
+        })
+    }
+
+    /// A zero-filled storage buffer of at least `bytes` bytes (rounded up to 4, at least 4).
+    pub fn zeroed(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4).next_multiple_of(4),
+            usage: STORAGE,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Checks an allocation against the adapter's binding limit, naming what it is for.
+    pub fn check_binding(&self, what: &str, bytes: u64) -> Result<(), GpuError> {
+        let limit = self.max_binding();
+        if bytes > limit {
+            return Err(GpuError::TooLarge { what: what.into(), needed: bytes, limit });
+        }
+        Ok(())
+    }
+
+    /// A uniform buffer holding `value`.
+    pub fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> wgpu::Buffer {
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::bytes_of(value),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        })
+    }
+
+    /// Copies the first `count` elements of `buffer` back to the host (waits for the GPU).
+    pub fn read<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, count: usize) -> Result<Vec<T>, GpuError> {
+        let bytes = (count * std::mem::size_of::<T>()) as u64;
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("kiln read-back"),
+            size: bytes.next_multiple_of(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.encoder("read-back");
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes.next_multiple_of(4));
+        self.submit(encoder);
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|e| GpuError::Runtime(e.to_string()))?
+            .map_err(|e| GpuError::Runtime(format!("mapping a buffer for read-back failed: {e}")))?;
+        let data = slice
+            .get_mapped_range()
+            .map_err(|e| GpuError::Runtime(format!("mapped range: {e}")))?;
+        let out = bytemuck::cast_slice::<u8, T>(&data[..bytes as usize]).to_vec();
+        drop(data);
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Fills a buffer region with zeros from the command stream.
+    pub fn clear(&self, encoder: &mut wgpu::CommandEncoder, buffer: &wgpu::Buffer) {
+        encoder.clear_buffer(buffer, 0, None);
+    }
+}

@@ -1,0 +1,41 @@
+//! The WGSL sources in the repository's `shaders/` folder, embedded at build time.
+//!
+//! Set `KILN_SHADER_DIR` to a folder to load them from disk instead (iterate on a kernel
+//! without rebuilding).
+
+macro_rules! shader_table {
+    ($($name:literal),* $(,)?) => {
+        const EMBEDDED: &[(&str, &str)] = &[
+            $(($name, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shaders/", $name)))),*
+        ];
+    };
+}
+
+shader_table!(
+    "common.wgsl",
+    "scan.wgsl",
+    "radix_sort.wgsl",
+    "splat_common.wgsl",
+    "splat_project.wgsl",
+    "splat_gather.wgsl",
+    "splat_emit.wgsl",
+    "splat_ranges.wgsl",
+    "splat_raster.wgsl",
+    "splat_raster_backward.wgsl",
+    "splat_project_backward.wgsl",
+);
+
+/// The source of a shader file, by file name.
+pub fn source(name: &str) -> Option<std::borrow::Cow<'static, str>> {
+    if let Ok(dir) = std::env::var("KILN_SHADER_DIR") {
+        if let Ok(text) = std::fs::read_to_string(std::path::Path::new(&dir).join(name)) {
+            return Some(text.into());
+        }
+    }
+    EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, s)| (*s).into())
+}
+
+/// All embedded shader names.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    EMBEDDED.iter().map(|(n, _)| *n)
+}
