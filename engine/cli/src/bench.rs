@@ -47,7 +47,8 @@ struct RasterReport {
     opacity_mean: f32,
     tile_intersections: u32,
     iterations: usize,
-    /// Median GPU time per stage (timestamp queries), milliseconds.
+    /// Median GPU time per stage (timestamp queries), milliseconds: forward = project, depth
+    /// sort, bin, tile sort, rasterize; backward = raster backward, project backward.
     stages_ms: BTreeMap<String, f64>,
     /// Sums of the forward and backward stages' medians.
     forward_gpu_ms: f64,
@@ -72,7 +73,11 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     }
 }
 
-const FORWARD_STAGES: [&str; 4] = ["project", "sort", "bin", "rasterize"];
+/// Stages as reported: the passes of one primitive are summed ("tile sort: scatter" and
+/// "tile sort: count" into "tile sort"; the scan into "bin").
+fn coarse_stage(stage: &str) -> String {
+    stage.split(':').next().unwrap_or(stage).trim().to_string()
+}
 
 fn raster(args: RasterArgs) -> anyhow::Result<()> {
     let ctx = crate::gpu()?;
@@ -86,7 +91,8 @@ fn raster(args: RasterArgs) -> anyhow::Result<()> {
     let grad_alpha = ctx.upload("grad alpha", &vec![1.0f32; pixels as usize]);
     let grad_depth = ctx.zeroed("grad depth", pixels * 4);
 
-    let mut stage_samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut forward_samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut backward_samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let (mut fwd_wall, mut bwd_wall) = (Vec::new(), Vec::new());
     let mut pairs = 0;
     let mut timer = GpuTimer::new(&ctx, 64);
@@ -95,24 +101,33 @@ fn raster(args: RasterArgs) -> anyhow::Result<()> {
         let fwd = renderer.forward(&gpu_cloud, &camera, &settings, Some(&mut timer))?;
         ctx.wait()?;
         let t1 = Instant::now();
+        let forward_stages = timer.read(&ctx)?;
+        let t2 = Instant::now();
         if !args.forward_only {
             renderer.backward(&gpu_cloud, &fwd, &grad_color, &grad_alpha, &grad_depth, Some(&mut timer))?;
             ctx.wait()?;
         }
-        let t2 = Instant::now();
+        let t3 = Instant::now();
+        let backward_stages = timer.read(&ctx)?;
         pairs = fwd.num_pairs;
-        let stages = timer.read(&ctx)?;
         if it >= args.warmup {
             fwd_wall.push((t1 - t0).as_secs_f64() * 1e3);
-            bwd_wall.push((t2 - t1).as_secs_f64() * 1e3);
-            for s in stages {
-                stage_samples.entry(s.stage).or_default().push(s.ms);
+            bwd_wall.push((t3 - t2).as_secs_f64() * 1e3);
+            for (samples, stages) in [(&mut forward_samples, forward_stages), (&mut backward_samples, backward_stages)] {
+                for s in stages {
+                    samples.entry(coarse_stage(&s.stage)).or_default().push(s.ms);
+                }
             }
         }
     }
-    let stages_ms: BTreeMap<String, f64> = stage_samples.into_iter().map(|(k, mut v)| (k, median(&mut v))).collect();
-    let forward_gpu_ms = stages_ms.iter().filter(|(k, _)| FORWARD_STAGES.contains(&k.as_str())).map(|(_, v)| v).sum();
-    let backward_gpu_ms = stages_ms.iter().filter(|(k, _)| !FORWARD_STAGES.contains(&k.as_str())).map(|(_, v)| v).sum();
+    let medians = |m: BTreeMap<String, Vec<f64>>| -> BTreeMap<String, f64> {
+        m.into_iter().map(|(k, mut v)| (k, median(&mut v))).collect()
+    };
+    let forward = medians(forward_samples);
+    let backward = medians(backward_samples);
+    let forward_gpu_ms = forward.values().sum();
+    let backward_gpu_ms = backward.values().sum();
+    let stages_ms = forward.into_iter().chain(backward).collect();
     let report = RasterReport {
         adapter: ctx.describe(),
         gaussians: args.gaussians,

@@ -43,7 +43,6 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         Some(path) => (kiln_splat::read_gaussians(path)?, None),
         None => {
             let (cloud, cam) = kiln_splat::synthetic::benchmark_scene(20_000, 640, 360, 0.0, 0);
-            let cam = Camera { fx: 333.0, fy: 333.0, ..cam };
             eprintln!("kiln: no cloud given, rendering the built-in demo scene (20,000 Gaussians)");
             (cloud, Some(cam))
         }

@@ -72,7 +72,8 @@ pub struct SplatRenderer {
     ranges: Kernel,
     project_backward: Kernel,
     scan: PrefixScan,
-    sort: RadixSort,
+    depth_sort: RadixSort,
+    tile_sort: RadixSort,
 }
 
 fn chunks(channels: u32) -> Vec<(u32, u32)> {
@@ -80,6 +81,18 @@ fn chunks(channels: u32) -> Vec<(u32, u32)> {
         .map(|k| (k * CHANNEL_CHUNK, (channels - k * CHANNEL_CHUNK).min(CHANNEL_CHUNK)))
         .filter(|(_, w)| *w > 0)
         .collect()
+}
+
+fn labelled_sort(ctx: &GpuContext, label: &str) -> Result<RadixSort, SplatError> {
+    let mut sort = RadixSort::new(ctx)?;
+    sort.label = label.into();
+    Ok(sort)
+}
+
+fn labelled_scan(ctx: &GpuContext, label: &str) -> Result<PrefixScan, SplatError> {
+    let mut scan = PrefixScan::new(ctx)?;
+    scan.label = label.into();
+    Ok(scan)
 }
 
 fn bits_for(max_value: u32) -> u32 {
@@ -95,8 +108,9 @@ impl SplatRenderer {
             emit: k("splat_emit.wgsl")?,
             ranges: k("splat_ranges.wgsl")?,
             project_backward: k("splat_project_backward.wgsl")?,
-            scan: PrefixScan::new(&ctx)?,
-            sort: RadixSort::new(&ctx)?,
+            scan: labelled_scan(&ctx, "bin: scan")?,
+            depth_sort: labelled_sort(&ctx, "depth sort")?,
+            tile_sort: labelled_sort(&ctx, "tile sort")?,
             ctx,
         })
     }
@@ -183,7 +197,7 @@ impl SplatRenderer {
             );
             self.project.dispatch(&mut pass, &bind, groups);
         }
-        self.sort.encode(ctx, &mut enc, &depth_keys, &depth_ids, n, 32, timer.as_deref_mut())?;
+        self.depth_sort.encode(ctx, &mut enc, &depth_keys, &depth_ids, n, 32, timer.as_deref_mut())?;
         {
             let mut pass = GpuContext::begin_pass(&mut enc, "bin", timer.as_deref_mut());
             let bind = self.gather.bind(ctx, &[&project_uniforms, &depth_ids, &tile_counts, &sorted_counts]);
@@ -212,7 +226,7 @@ impl SplatRenderer {
                 let bind = self.emit.bind(ctx, &[&project_uniforms, &splats, &depth_ids, &offsets, &tile_counts, &tile_keys, &pair_ids]);
                 self.emit.dispatch(&mut pass, &bind, groups);
             }
-            self.sort.encode(ctx, &mut enc, &tile_keys, &pair_ids, num_pairs, bits_for(num_tiles - 1).max(1), timer.as_deref_mut())?;
+            self.tile_sort.encode(ctx, &mut enc, &tile_keys, &pair_ids, num_pairs, bits_for(num_tiles - 1).max(1), timer.as_deref_mut())?;
             {
                 let mut pass = GpuContext::begin_pass(&mut enc, "bin", timer.as_deref_mut());
                 let bind = self.ranges.bind(ctx, &[&tile_keys, &pair_count, &ranges]);

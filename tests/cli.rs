@@ -1,0 +1,101 @@
+//! End-to-end tests of the `kiln` binary: what a user types, what they get back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn kiln(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kiln")).args(args).output().expect("run kiln")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kiln-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_scene(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cloud, camera) = kiln::splat::synthetic::benchmark_scene(3000, 96, 64, 0.0, 3);
+    let ply = dir.join("scene.ply");
+    kiln::splat::write_gaussians(&ply, &cloud).unwrap();
+    let cam = dir.join("camera.json");
+    std::fs::write(&cam, serde_json::to_string_pretty(&camera.to_json()).unwrap()).unwrap();
+    (ply, cam)
+}
+
+/// The one error line (lavapipe may print its own warnings around it).
+fn error_line(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ") && !l.contains("XDG_RUNTIME_DIR")).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got:\n{stderr}");
+    lines[0].to_string()
+}
+
+#[test]
+fn render_writes_a_png_of_the_camera_size() {
+    let dir = temp_dir("render");
+    let (ply, cam) = write_scene(&dir);
+    let png = dir.join("out.png");
+    let out = kiln(&["render", ply.to_str().unwrap(), "--camera", cam.to_str().unwrap(), "--out", png.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let img = image::open(&png).unwrap().to_rgba8();
+    assert_eq!(img.dimensions(), (96, 64));
+    // The scene covers the view: most pixels are opaque and not all the same colour.
+    let opaque = img.pixels().filter(|p| p[3] > 128).count();
+    assert!(opaque > 96 * 64 / 2, "{opaque} opaque pixels");
+    assert!(img.pixels().any(|p| p[0] != img.get_pixel(0, 0)[0]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("using "), "the adapter is named: {stderr}");
+}
+
+#[test]
+fn render_without_arguments_renders_the_demo_scene() {
+    let dir = temp_dir("demo");
+    let png = dir.join("demo.png");
+    let out = kiln(&["render", "--out", png.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(image::open(&png).is_ok());
+}
+
+#[test]
+fn malformed_ply_is_one_line_naming_the_file() {
+    let dir = temp_dir("badply");
+    let (_, cam) = write_scene(&dir);
+    let bad = dir.join("broken.ply");
+    std::fs::write(&bad, b"ply\nformat binary_little_endian 1.0\nelement vertex 100\nproperty float x\nend_header\n\x00\x01").unwrap();
+    let out = kiln(&["render", bad.to_str().unwrap(), "--camera", cam.to_str().unwrap(), "--out", dir.join("x.png").to_str().unwrap()]);
+    assert!(!out.status.success());
+    let line = error_line(&out);
+    assert!(line.contains("broken.ply"), "{line}");
+    let missing = dir.join("nope.ply");
+    let out = kiln(&["render", missing.to_str().unwrap(), "--camera", cam.to_str().unwrap()]);
+    assert!(error_line(&out).contains("nope.ply"));
+}
+
+#[test]
+fn malformed_camera_is_one_line_naming_the_file() {
+    let dir = temp_dir("badcam");
+    let (ply, _) = write_scene(&dir);
+    let cam = dir.join("cam.json");
+    for text in ["{not json", r#"{"width": 64, "height": 48, "fx": 0, "fy": 50}"#, r#"{"width": 64, "height": 48, "fx": 50, "fy": 50, "rotation": [[2,0,0],[0,1,0],[0,0,1]]}"#] {
+        std::fs::write(&cam, text).unwrap();
+        let out = kiln(&["render", ply.to_str().unwrap(), "--camera", cam.to_str().unwrap(), "--out", dir.join("x.png").to_str().unwrap()]);
+        assert!(!out.status.success(), "{text}");
+        let line = error_line(&out);
+        assert!(line.contains("cam.json"), "{line}");
+    }
+}
+
+#[test]
+fn bench_raster_json_reports_stages_and_adapter() {
+    let out = kiln(&["bench", "raster", "--gaussians", "2000", "--width", "64", "--height", "48", "--iters", "2", "--warmup", "1", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON object");
+    assert!(!v["adapter"].as_str().unwrap().is_empty());
+    assert!(v["tile_intersections"].as_u64().unwrap() > 0);
+    let stages = v["stages_ms"].as_object().unwrap();
+    for s in ["project", "depth sort", "bin", "tile sort", "rasterize", "raster backward", "project backward"] {
+        if v["timestamps"].as_bool().unwrap() {
+            assert!(stages[s].as_f64().unwrap() >= 0.0, "{s}");
+        }
+    }
+}
