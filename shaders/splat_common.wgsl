@@ -16,6 +16,7 @@ struct Uniforms {
     img: vec4<u32>,     // width, height, tiles_x, tiles_y
     cfg: vec4<u32>,     // gaussians, active SH degree, SH coefficients stored per splat, antialiased
     chan: vec4<u32>,    // total channels, first channel of this chunk, chunk width, colour source (0 SH, 1 features)
+    range: vec4<u32>,   // per-Gaussian kernels: first Gaussian of this dispatch, Gaussians in it
 }
 
 // A projected splat: mean2d, conic (A, B, C), blending opacity o', depth z.
@@ -224,14 +225,19 @@ fn project_gaussian(u: Uniforms, mu: vec3<f32>, log_s: vec3<f32>, q: vec4<f32>, 
     out.clamped = vec2<bool>(rx < -lim_xn || rx > lim_xp, ry < -lim_yn || ry > lim_yp);
     // Columns of the 2×3 Jacobian.
     out.j = mat3x2<f32>(vec2<f32>(fx / z, 0.0), vec2<f32>(0.0, fy / z), vec2<f32>(-fx * uu / z, -fy * vv / z));
-    let c2 = out.j * out.cov_cam * transpose(out.j);
-    let a0 = c2[0][0]; let b0 = c2[1][0]; let c0 = c2[1][1];
+    // Σ₂ = T Tᵀ with T = J W M (2×3). Its determinant is |t₀ × t₁|² (Cauchy–Binet) rather than
+    // a₀c₀ − b₀², which cancels catastrophically in f32 for needle-like splats.
+    let tm = out.j * (w * m);
+    let t0 = vec3<f32>(tm[0][0], tm[1][0], tm[2][0]);
+    let t1 = vec3<f32>(tm[0][1], tm[1][1], tm[2][1]);
+    let a0 = dot(t0, t0); let b0 = dot(t0, t1); let c0 = dot(t1, t1);
+    let cr = cross(t0, t1);
     out.cov2d = vec3<f32>(a0, b0, c0);
     let eps = u.clip.z;
     let a = a0 + eps; let c = c0 + eps;
-    let det = a * c - b0 * b0;
+    out.det0 = dot(cr, cr);
+    let det = out.det0 + eps * (a0 + c0) + eps * eps;
     out.det = det;
-    out.det0 = a0 * c0 - b0 * b0;
     if (!(det > 0.0) || !(a > 0.0) || !is_finite(det) || !is_finite(a) || !is_finite(c)) {
         return out;
     }

@@ -1,5 +1,7 @@
 // Forward projection: one thread per Gaussian. Writes the 2D splat, its colour, the number of
 // tiles it touches and its depth-sort key (invisible splats sort last with key 0xffffffff).
+// Per-Gaussian buffers are bound as slices starting at Gaussian u.range.x (clouds larger than
+// one storage binding are projected in several dispatches); indices here are local.
 #include "splat_common.wgsl"
 
 @group(0) @binding(0) var<uniform> u: Uniforms;
@@ -19,14 +21,14 @@
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let i = linear_workgroup(wid, nwg) * 256u + lid;
-    if (i >= u.cfg.x) {
+    if (i >= u.range.y) {
         return;
     }
     let mu = vec3<f32>(means[3u * i], means[3u * i + 1u], means[3u * i + 2u]);
     let ls = vec3<f32>(log_scales[3u * i], log_scales[3u * i + 1u], log_scales[3u * i + 2u]);
     let q = vec4<f32>(rotations[4u * i], rotations[4u * i + 1u], rotations[4u * i + 2u], rotations[4u * i + 3u]);
     let pr = project_gaussian(u, mu, ls, q, opacity_logits[i]);
-    depth_ids[i] = i;
+    depth_ids[i] = u.range.x + i;
     // The colour (or the features) this render reads must be finite too, else the splat is culled.
     var visible = pr.visible;
     var rgb = vec3<f32>(0.5);

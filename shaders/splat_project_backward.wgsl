@@ -1,6 +1,7 @@
 // Projection backward: one thread per Gaussian. Turns the per-splat gradients the raster
 // backward accumulated (mean2d, conic, opacity', depth, colour) into gradients of the
-// parameters, following docs/RASTERIZER.md step by step.
+// parameters, following docs/RASTERIZER.md step by step. Per-Gaussian buffers are bound as
+// slices starting at Gaussian u.range.x; indices here are local.
 #include "splat_common.wgsl"
 
 const GS: u32 = 8u;
@@ -29,7 +30,7 @@ fn outer2(a: vec2<f32>, b: vec2<f32>) -> mat2x2<f32> {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let i = linear_workgroup(wid, nwg) * 256u + lid;
-    if (i >= u.cfg.x) {
+    if (i >= u.range.y) {
         return;
     }
     let mu = vec3<f32>(means[3u * i], means[3u * i + 1u], means[3u * i + 2u]);

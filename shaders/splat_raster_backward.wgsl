@@ -1,7 +1,8 @@
 // Backward rasterization: one 16×16 workgroup per tile, one thread per pixel, walking each
 // pixel's contributors back to front from its last one (T_i = T_{i+1} / (1 − α_i)), with the
 // colour behind each splat accumulated on the way. Per-splat gradients are summed across the
-// subgroup first where subgroups exist, then added to global memory with float atomics (or a
+// subgroup first (SUBGROUP_REDUCE: where subgroups exist, on by default on hardware GPUs), then
+// added to global memory with float atomics (or a
 // compare-and-swap loop on adapters without them).
 #include "splat_common.wgsl"
 
@@ -62,7 +63,7 @@ var<workgroup> max_last_copy: u32;
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32
-#ifdef SUBGROUPS
+#ifdef SUBGROUP_REDUCE
         , @builtin(subgroup_invocation_id) lane: u32
 #endif
 ) {
@@ -166,7 +167,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                     gq = g_sigma * vec3<f32>(0.5 * d.x * d.x, d.x * d.y, 0.5 * d.y * d.y);
                 }
             }
-#ifdef SUBGROUPS
+#ifdef SUBGROUP_REDUCE
             if (subgroupAny(contrib)) {
                 gm = subgroupAdd(gm);
                 gq = subgroupAdd(gq);

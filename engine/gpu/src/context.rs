@@ -47,6 +47,7 @@ pub struct GpuContext {
     /// `atomicAdd` on `atomic<f32>` in storage buffers. Off: kernels use a compare-and-swap loop
     /// (`KILN_FORCE_CAS=1` forces that, so tests can cover it).
     pub float_atomics: bool,
+    /// Subgroup operations in kernels (`KILN_NO_SUBGROUPS=1` turns them off).
     pub subgroups: bool,
     pub timestamps: bool,
     pub(crate) kernels: std::sync::Mutex<std::collections::HashMap<String, Arc<wgpu::ComputePipeline>>>,
@@ -123,10 +124,12 @@ impl GpuContext {
             trace: wgpu::Trace::Off,
         }))
         .map_err(|source| GpuError::Device { adapter: info.name.clone(), source })?;
-        let force_cas = std::env::var("KILN_FORCE_CAS").is_ok_and(|v| v != "0" && !v.is_empty());
+        let flag = |name: &str| std::env::var(name).is_ok_and(|v| v != "0" && !v.is_empty());
+        let force_cas = flag("KILN_FORCE_CAS");
+        let no_subgroups = flag("KILN_NO_SUBGROUPS");
         Ok(GpuContext {
             float_atomics: features.contains(wgpu::Features::SHADER_FLOAT32_ATOMIC) && !force_cas,
-            subgroups: features.contains(wgpu::Features::SUBGROUP),
+            subgroups: features.contains(wgpu::Features::SUBGROUP) && !no_subgroups,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             adapter,
             device,

@@ -24,6 +24,7 @@ struct Uniforms {
     img: [u32; 4],
     cfg: [u32; 4],
     chan: [u32; 4],
+    range: [u32; 4],
 }
 
 /// Everything a forward render leaves on the GPU; the backward pass reads it.
@@ -48,7 +49,6 @@ pub struct ForwardState {
     pub pair_ids: wgpu::Buffer,
     background: wgpu::Buffer,
     chunk_uniforms: Vec<(u32, u32, wgpu::Buffer)>,
-    project_uniforms: wgpu::Buffer,
 }
 
 /// Parameter gradients on the GPU (flat f32, the cloud's layout).
@@ -74,6 +74,23 @@ pub struct SplatRenderer {
     scan: PrefixScan,
     depth_sort: RadixSort,
     tile_sort: RadixSort,
+    /// Upper bound on Gaussians per per-Gaussian dispatch (tests lower it to exercise the split).
+    max_chunk: u32,
+    /// Sum per-splat gradients over the subgroup before the atomics (see `set_subgroup_reduce`).
+    subgroup_reduce: bool,
+}
+
+/// A slice of a per-Gaussian buffer: Gaussians [base, base + count) at `bytes` bytes each
+/// (the whole buffer when a Gaussian has no data in it, e.g. features of an SH-only cloud).
+fn gaussian_slice(buf: &wgpu::Buffer, bytes: u64, base: u32, count: u32) -> wgpu::BindingResource<'_> {
+    if bytes == 0 {
+        return buf.as_entire_binding();
+    }
+    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+        buffer: buf,
+        offset: base as u64 * bytes,
+        size: wgpu::BufferSize::new(count as u64 * bytes),
+    })
 }
 
 fn chunks(channels: u32) -> Vec<(u32, u32)> {
@@ -111,12 +128,45 @@ impl SplatRenderer {
             scan: labelled_scan(&ctx, "bin: scan")?,
             depth_sort: labelled_sort(&ctx, "depth sort")?,
             tile_sort: labelled_sort(&ctx, "tile sort")?,
+            max_chunk: u32::MAX,
+            // A win on GPUs (one atomic per subgroup instead of per pixel); on lavapipe the
+            // emulated subgroup operations cost more than the atomics they save (1.5× slower).
+            subgroup_reduce: ctx.subgroups && !ctx.is_software(),
             ctx,
         })
     }
 
     pub fn context(&self) -> &Arc<GpuContext> {
         &self.ctx
+    }
+
+    /// Whether the raster backward sums gradients over the subgroup before its atomics
+    /// (default: on for hardware adapters with subgroups). Ignored without subgroup support.
+    pub fn set_subgroup_reduce(&mut self, on: bool) {
+        self.subgroup_reduce = on && self.ctx.subgroups;
+    }
+
+    /// Caps the Gaussians per per-Gaussian dispatch (rounded down to a multiple of 256, at
+    /// least 256). Clouds whose per-Gaussian data exceed one storage binding are split
+    /// automatically; this only forces smaller pieces, for tests.
+    pub fn set_max_chunk(&mut self, gaussians: u32) {
+        self.max_chunk = (gaussians / 256).max(1) * 256;
+    }
+
+    /// Gaussian ranges for per-Gaussian dispatches: each piece's slices fit one storage binding
+    /// and start at a multiple of 256 Gaussians (which keeps slice offsets aligned).
+    fn gaussian_chunks(&self, cloud: &GpuCloud, channels: u32) -> Result<Vec<(u32, u32)>, SplatError> {
+        let per_gaussian = [cloud.sh_coeffs() as u64 * 12, cloud.feature_channels as u64 * 4, channels as u64 * 4, 32]
+            .into_iter()
+            .max()
+            .unwrap();
+        let fit = self.ctx.max_binding() / per_gaussian;
+        let align = self.ctx.limits.min_storage_buffer_offset_alignment.max(4) as u64;
+        if fit < 256 || align > 1024 {
+            return Err(SplatError::Cloud(format!("{per_gaussian} bytes per Gaussian do not fit this adapter's bindings")));
+        }
+        let step = ((fit / 256) * 256).min(self.max_chunk as u64) as u32;
+        Ok((0..cloud.len.div_ceil(step)).map(|k| (k * step, (cloud.len - k * step).min(step))).collect())
     }
 
     fn uniforms(&self, cloud: &GpuCloud, cam: &Camera, s: &RenderSettings, channels: u32, first: u32, width: u32) -> Uniforms {
@@ -135,6 +185,7 @@ impl SplatRenderer {
             img: [cam.width, cam.height, tx, ty],
             cfg: [cloud.len, active, cloud.sh_coeffs(), s.antialiased as u32],
             chan: [channels, first, width, matches!(s.color_source, ColorSource::Features) as u32],
+            range: [0, cloud.len, 0, 0],
         }
     }
 
@@ -190,12 +241,38 @@ impl SplatRenderer {
 
         let mut enc = ctx.encoder("splat forward: project");
         {
+            let base_uniforms = self.uniforms(cloud, cam, settings, channels, 0, channels);
+            let pieces: Vec<(u32, u32, wgpu::Buffer)> = self
+                .gaussian_chunks(cloud, channels)?
+                .into_iter()
+                .map(|(base, count)| {
+                    let u = Uniforms { range: [base, count, 0, 0], ..base_uniforms };
+                    (base, count, ctx.uniform("splat project uniforms", &u))
+                })
+                .collect();
+            let k = cloud.sh_coeffs() as u64 * 12;
+            let f = cloud.feature_channels as u64 * 4;
             let mut pass = GpuContext::begin_pass(&mut enc, "project", timer.as_deref_mut());
-            let bind = self.project.bind(
-                ctx,
-                &[&project_uniforms, &cloud.means, &cloud.log_scales, &cloud.rotations, &cloud.opacity_logits, &cloud.sh, &splats, &colors, &tile_counts, &depth_keys, &depth_ids, &cloud.features],
-            );
-            self.project.dispatch(&mut pass, &bind, groups);
+            for (base, count, uni) in &pieces {
+                let bind = self.project.bind_resources(
+                    ctx,
+                    &[
+                        uni.as_entire_binding(),
+                        gaussian_slice(&cloud.means, 12, *base, *count),
+                        gaussian_slice(&cloud.log_scales, 12, *base, *count),
+                        gaussian_slice(&cloud.rotations, 16, *base, *count),
+                        gaussian_slice(&cloud.opacity_logits, 4, *base, *count),
+                        gaussian_slice(&cloud.sh, k, *base, *count),
+                        gaussian_slice(&splats, 32, *base, *count),
+                        gaussian_slice(&colors, 12, *base, *count),
+                        gaussian_slice(&tile_counts, 4, *base, *count),
+                        gaussian_slice(&depth_keys, 4, *base, *count),
+                        gaussian_slice(&depth_ids, 4, *base, *count),
+                        gaussian_slice(&cloud.features, f, *base, *count),
+                    ],
+                );
+                self.project.dispatch(&mut pass, &bind, count.div_ceil(256));
+            }
         }
         self.depth_sort.encode(ctx, &mut enc, &depth_keys, &depth_ids, n, 32, timer.as_deref_mut())?;
         {
@@ -268,7 +345,6 @@ impl SplatRenderer {
             pair_ids,
             background,
             chunk_uniforms,
-            project_uniforms,
         })
     }
 
@@ -303,7 +379,11 @@ impl SplatRenderer {
         let mut enc = ctx.encoder("splat backward");
         if fwd.num_pairs > 0 {
             for (_, width, uni) in &fwd.chunk_uniforms {
-                let k = Kernel::new(ctx, "splat_raster_backward.wgsl", "main", &[("CH", width.to_string())])?;
+                let mut defines = vec![("CH", width.to_string())];
+                if self.subgroup_reduce {
+                    defines.push(("SUBGROUP_REDUCE", String::new()));
+                }
+                let k = Kernel::new(ctx, "splat_raster_backward.wgsl", "main", &defines)?;
                 let mut pass = GpuContext::begin_pass(&mut enc, "raster backward", timer.as_deref_mut());
                 let bind = k.bind(
                     ctx,
@@ -313,16 +393,41 @@ impl SplatRenderer {
             }
         }
         {
+            let base_uniforms = self.uniforms(cloud, &fwd.camera, &fwd.settings, fwd.channels, 0, fwd.channels);
+            let pieces: Vec<(u32, u32, wgpu::Buffer)> = self
+                .gaussian_chunks(cloud, fwd.channels)?
+                .into_iter()
+                .map(|(base, count)| {
+                    let u = Uniforms { range: [base, count, 0, 0], ..base_uniforms };
+                    (base, count, ctx.uniform("splat project backward uniforms", &u))
+                })
+                .collect();
+            let k = cloud.sh_coeffs() as u64 * 12;
+            let c = fwd.channels as u64 * 4;
             let mut pass = GpuContext::begin_pass(&mut enc, "project backward", timer.as_deref_mut());
-            let bind = self.project_backward.bind(
-                ctx,
-                &[
-                    &fwd.project_uniforms, &cloud.means, &cloud.log_scales, &cloud.rotations, &cloud.opacity_logits, &cloud.sh,
-                    &g_splat, &grads.colors, &grads.means, &grads.log_scales, &grads.rotations, &grads.opacity_logits, &grads.sh,
-                    &grads.mean2d_grad_norm, &fwd.tile_counts,
-                ],
-            );
-            self.project_backward.dispatch(&mut pass, &bind, cloud.len.div_ceil(256));
+            for (base, count, uni) in &pieces {
+                let bind = self.project_backward.bind_resources(
+                    ctx,
+                    &[
+                        uni.as_entire_binding(),
+                        gaussian_slice(&cloud.means, 12, *base, *count),
+                        gaussian_slice(&cloud.log_scales, 12, *base, *count),
+                        gaussian_slice(&cloud.rotations, 16, *base, *count),
+                        gaussian_slice(&cloud.opacity_logits, 4, *base, *count),
+                        gaussian_slice(&cloud.sh, k, *base, *count),
+                        gaussian_slice(&g_splat, SPLAT_GRAD_FLOATS * 4, *base, *count),
+                        gaussian_slice(&grads.colors, c, *base, *count),
+                        gaussian_slice(&grads.means, 12, *base, *count),
+                        gaussian_slice(&grads.log_scales, 12, *base, *count),
+                        gaussian_slice(&grads.rotations, 16, *base, *count),
+                        gaussian_slice(&grads.opacity_logits, 4, *base, *count),
+                        gaussian_slice(&grads.sh, k, *base, *count),
+                        gaussian_slice(&grads.mean2d_grad_norm, 4, *base, *count),
+                        gaussian_slice(&fwd.tile_counts, 4, *base, *count),
+                    ],
+                );
+                self.project_backward.dispatch(&mut pass, &bind, count.div_ceil(256));
+            }
         }
         if let Some(t) = timer.as_deref_mut() {
             t.resolve(&mut enc);
