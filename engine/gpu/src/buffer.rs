@@ -87,3 +87,54 @@ impl GpuContext {
         encoder.clear_buffer(buffer, 0, None);
     }
 }
+
+/// Index that makes [`GpuContext::gather_rows`] write a zero row (a new entry).
+pub const GATHER_ZERO: u32 = u32::MAX;
+
+impl GpuContext {
+    /// Records a row gather on flat f32 buffers: `dst[i·row + k] = src[indices[i]·row + k]` for
+    /// `i < count`, `k < row`; an index of [`GATHER_ZERO`] (or any index ≥ `src_rows`) writes a
+    /// zero row. One gather covers compaction (pruning), duplication (cloning) and appending new
+    /// zero rows. `src` and `dst` must be different buffers; `indices` holds `count` u32.
+    /// Recorded as one compute pass labelled "gather"; nothing waits on the GPU.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gather_rows(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        src_rows: u32,
+        indices: &wgpu::Buffer,
+        dst: &wgpu::Buffer,
+        count: u32,
+        row: u32,
+    ) -> Result<(), GpuError> {
+        const WG: u32 = 256;
+        let elems = count as u64 * row as u64;
+        if elems > u32::MAX as u64 - WG as u64 {
+            return Err(GpuError::Runtime(format!("gather of {count} rows × {row} floats: more than 2^32 elements")));
+        }
+        if dst.size() < elems * 4 || indices.size() < count as u64 * 4 {
+            return Err(GpuError::Runtime(format!(
+                "gather of {count} rows × {row} floats: dst ({} bytes) or indices ({} bytes) too small",
+                dst.size(),
+                indices.size()
+            )));
+        }
+        if src.size() < (src_rows as u64 * row as u64 * 4).max(4) {
+            return Err(GpuError::Runtime(format!(
+                "gather source holds {} bytes, fewer than {src_rows} rows × {row} floats",
+                src.size()
+            )));
+        }
+        if elems == 0 {
+            return Ok(());
+        }
+        let kernel = crate::Kernel::new(self, "gather_rows.wgsl", "main", &[("WG", WG.to_string())])?;
+        let params: [u32; 4] = [count, row, src_rows, 0];
+        let uniform = self.uniform("gather params", &params);
+        let bind = kernel.bind(self, &[&uniform, src, indices, dst]);
+        let mut pass = GpuContext::begin_pass(encoder, "gather", None);
+        kernel.dispatch(&mut pass, &bind, (elems as u32).div_ceil(WG));
+        Ok(())
+    }
+}

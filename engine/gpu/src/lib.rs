@@ -7,8 +7,10 @@
 //! - Buffers: upload, zeroed allocation, read-back.
 //! - [`GpuTimer`]: per-stage GPU times from timestamp queries.
 //! - Primitives: [`scan::PrefixScan`] (exclusive u32 prefix sum) and [`sort::RadixSort`]
-//!   (stable key–value radix sort on u32 keys).
+//!   (stable key–value radix sort on u32 keys), [`GpuContext::gather_rows`] (row gather).
+//! - [`adam::AdamGroup`]: Adam on one parameter group, moments owned on the GPU.
 
+pub mod adam;
 mod buffer;
 mod context;
 mod kernel;
@@ -18,6 +20,7 @@ pub mod sort;
 mod steps;
 mod timer;
 
+pub use adam::{AdamConfig, AdamGroup, AdamSnapshot};
 pub use buffer::*;
 pub use context::{AdapterChoice, GpuContext, GpuError};
 pub use kernel::{dispatch_size, Kernel, MAX_WORKGROUPS_PER_DIM};

@@ -23,6 +23,12 @@ shader_table!(
     "splat_raster.wgsl",
     "splat_raster_backward.wgsl",
     "splat_project_backward.wgsl",
+    "image_loss.wgsl",
+    "adam.wgsl",
+    "fit_sh_pack.wgsl",
+    "fit_sh_unpack.wgsl",
+    "fit_stats.wgsl",
+    "gather_rows.wgsl",
 );
 
 /// The source of a shader file, by file name.

@@ -5,6 +5,7 @@
 
 pub mod cloud;
 pub mod gpu;
+pub mod loss;
 pub mod ply;
 pub mod reference;
 pub mod synthetic;
