@@ -61,6 +61,9 @@ pub struct GpuGrads {
     /// Feature-channel gradients (feature mode); in SH mode the colour gradient per splat.
     pub colors: wgpu::Buffer,
     pub mean2d_grad_norm: wgpu::Buffer,
+    /// Per splat, 8 floats: dL/d(mean2d x, y) in pixels, dL/d(conic A, B, C), dL/d(opacity'),
+    /// dL/d(depth), 0 — what the raster backward accumulated (densification reads the first two).
+    pub splat_grads: wgpu::Buffer,
 }
 
 /// The tile rasterizer. Create once per context; kernels are compiled on first use.
@@ -371,6 +374,7 @@ impl SplatRenderer {
             sh: ctx.zeroed("grad sh", n * cloud.sh_coeffs() as u64 * 12),
             colors: g_color,
             mean2d_grad_norm: ctx.zeroed("mean2d grad norm", n * 4),
+            splat_grads: g_splat,
         };
         let source = match fwd.settings.color_source {
             ColorSource::Sh => &fwd.colors,
@@ -387,7 +391,7 @@ impl SplatRenderer {
                 let mut pass = GpuContext::begin_pass(&mut enc, "raster backward", timer.as_deref_mut());
                 let bind = k.bind(
                     ctx,
-                    &[uni, &fwd.splats, &fwd.ranges, &fwd.pair_ids, source, &fwd.background, grad_color, grad_alpha, grad_depth, &fwd.pixel_state, &g_splat, &grads.colors],
+                    &[uni, &fwd.splats, &fwd.ranges, &fwd.pair_ids, source, &fwd.background, grad_color, grad_alpha, grad_depth, &fwd.pixel_state, &grads.splat_grads, &grads.colors],
                 );
                 k.dispatch(&mut pass, &bind, fwd.num_tiles);
             }
@@ -415,7 +419,7 @@ impl SplatRenderer {
                         gaussian_slice(&cloud.rotations, 16, *base, *count),
                         gaussian_slice(&cloud.opacity_logits, 4, *base, *count),
                         gaussian_slice(&cloud.sh, k, *base, *count),
-                        gaussian_slice(&g_splat, SPLAT_GRAD_FLOATS * 4, *base, *count),
+                        gaussian_slice(&grads.splat_grads, SPLAT_GRAD_FLOATS * 4, *base, *count),
                         gaussian_slice(&grads.colors, c, *base, *count),
                         gaussian_slice(&grads.means, 12, *base, *count),
                         gaussian_slice(&grads.log_scales, 12, *base, *count),
