@@ -22,7 +22,7 @@ struct Uniforms {
 // A projected splat: mean2d, conic (A, B, C), blending opacity o', depth z.
 struct Splat2D {
     xy_ab: vec4<f32>,  // mean.x, mean.y, A, B
-    c_o_z: vec4<f32>,  // C, opacity', depth, 0
+    c_o_z: vec4<f32>,  // C, opacity', depth, ln(255·opacity') (σ beyond it: α < 1/255)
 }
 
 fn is_finite(v: f32) -> bool {
@@ -252,7 +252,7 @@ fn project_gaussian(u: Uniforms, mu: vec3<f32>, log_s: vec3<f32>, q: vec4<f32>, 
     }
     let mean = vec2<f32>(fx * p.x / z + cx, fy * p.y / z + cy);
     out.splat.xy_ab = vec4<f32>(mean, c / det, -b0 / det);
-    out.splat.c_o_z = vec4<f32>(a / det, o, z, 0.0);
+    out.splat.c_o_z = vec4<f32>(a / det, o, z, log(255.0 * o));
     if (!(is_finite(mean.x) && is_finite(mean.y) && is_finite(c / det) && is_finite(a / det)
         && is_finite(b0 / det))) {
         return out;

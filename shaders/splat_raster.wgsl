@@ -79,7 +79,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             let coz = batch_c_o_z[j];
             let d = pix - xy_ab.xy;
             let sigma = 0.5 * (xy_ab.z * d.x * d.x + coz.x * d.y * d.y) + xy_ab.w * d.x * d.y;
-            if (sigma < 0.0) {
+            // The margin keeps this cheap test strictly weaker than the exact α < 1/255 below.
+            if (sigma < 0.0 || sigma > coz.w + 1e-3) {
                 continue;
             }
             let alpha = min(u.clip.w, coz.y * exp(-sigma));

@@ -135,9 +135,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             let g = batch_ids[k];
             let d = pix - xy_ab.xy;
             let sigma = 0.5 * (xy_ab.z * d.x * d.x + coz.x * d.y * d.y) + xy_ab.w * d.x * d.y;
-            let raw = coz.y * exp(-sigma);
+            // As in the forward: a cheap test (with margin) before the exact one.
+            let near = inside && (j - 1u) < last && sigma >= 0.0 && sigma <= coz.w + 1e-3;
+            var raw = 0.0;
+            if (near) {
+                raw = coz.y * exp(-sigma);
+            }
             let alpha = min(alpha_clamp, raw);
-            let contrib = inside && (j - 1u) < last && sigma >= 0.0 && alpha >= MIN_ALPHA;
+            let contrib = near && alpha >= MIN_ALPHA;
 
             var gm = vec2<f32>(0.0);
             var gq = vec3<f32>(0.0);

@@ -10,6 +10,83 @@ pub enum BenchCommand {
     /// The splat rasterizer on the standard synthetic scene (BENCHMARKS.md): forward, and
     /// backward of (sum of colour + sum of alpha).
     Raster(RasterArgs),
+    /// Training: iterations per second and GPU time per stage of a 3DGS step.
+    Fit(FitBenchArgs),
+}
+
+#[derive(Args)]
+pub struct FitBenchArgs {
+    /// Dataset folder (default: the built-in demo scene).
+    pub dataset: Option<std::path::PathBuf>,
+    #[arg(long)]
+    pub resolution: Option<u32>,
+    /// Steps to train before timing (the cloud grows by densification after step 500).
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u32,
+    /// Timed steps.
+    #[arg(long, default_value_t = 50)]
+    pub iters: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct FitReport {
+    adapter: String,
+    dataset: String,
+    width: u32,
+    height: u32,
+    gaussians: u32,
+    iterations: u32,
+    iterations_per_second: f64,
+    /// Median GPU time per stage (timestamp queries), milliseconds.
+    stages_ms: BTreeMap<String, f64>,
+    step_gpu_ms: f64,
+}
+
+fn fit(args: FitBenchArgs) -> anyhow::Result<()> {
+    let ctx = crate::gpu()?;
+    let scene = crate::fit::scene_for_bench(&ctx, args.dataset.clone(), args.resolution)?;
+    let (width, height) = (scene.train[0].camera.width, scene.train[0].camera.height);
+    let config = kiln_fit::TrainConfig { iterations: 30_000, ..Default::default() };
+    let mut trainer = kiln_fit::Trainer::new(ctx.clone(), scene, config)?;
+    for _ in 0..args.warmup {
+        trainer.train_step(false)?;
+    }
+    let mut timer = GpuTimer::new(&ctx, 256);
+    let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let t0 = Instant::now();
+    for _ in 0..args.iters {
+        trainer.train_step_timed(false, Some(&mut timer))?;
+        for s in timer.read(&ctx)? {
+            samples.entry(coarse_stage(&s.stage)).or_default().push(s.ms);
+        }
+    }
+    ctx.wait()?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let stages_ms: BTreeMap<String, f64> = samples.into_iter().map(|(k, mut v)| (k, median(&mut v))).collect();
+    let report = FitReport {
+        adapter: ctx.describe(),
+        dataset: args.dataset.as_ref().map_or("demo".into(), |d| d.display().to_string()),
+        width,
+        height,
+        gaussians: trainer.gaussians(),
+        iterations: args.iters,
+        iterations_per_second: args.iters as f64 / seconds,
+        step_gpu_ms: stages_ms.values().sum(),
+        stages_ms,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("adapter: {}", report.adapter);
+        println!("{} at {}x{}, {} Gaussians: {:.2} it/s (timed with per-stage read-backs)", report.dataset, width, height, report.gaussians, report.iterations_per_second);
+        for (stage, ms) in &report.stages_ms {
+            println!("  {stage:<18} {ms:9.3} ms");
+        }
+        println!("  step (GPU)         {:9.3} ms", report.step_gpu_ms);
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -70,6 +147,7 @@ fn median(v: &mut [f64]) -> f64 {
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Raster(args) => raster(args),
+        BenchCommand::Fit(args) => fit(args),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `kiln` command line.
 
 mod bench;
+mod fit;
 mod render;
 
 use clap::{Parser, Subcommand};
@@ -15,6 +16,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Fit a Gaussian scene to posed images (3DGS); without a dataset, the built-in demo.
+    Fit(fit::FitArgs),
+    /// Re-compute a fitted run's test metrics.
+    Eval(fit::EvalArgs),
     /// Render a Gaussian cloud (3DGS PLY) from a camera to a PNG.
     Render(render::RenderArgs),
     /// Measure kiln's kernels: per-stage GPU times.
@@ -28,6 +33,8 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Fit(args) => fit::run(args),
+        Command::Eval(args) => fit::eval(args),
         Command::Render(args) => render::run(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Info => info(),

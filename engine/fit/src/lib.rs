@@ -2,5 +2,12 @@
 //! (`../shared/methods/3dgs.md` §5).
 
 pub mod config;
+pub mod demo;
+pub mod densify;
+pub mod init;
+pub mod scene;
+pub mod trainer;
 
 pub use config::TrainConfig;
+pub use scene::{Scene, SceneView};
+pub use trainer::{FitError, LogPoint, Trainer, ViewMetrics};

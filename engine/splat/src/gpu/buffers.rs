@@ -20,12 +20,17 @@ impl GpuCloud {
     pub fn upload(ctx: &GpuContext, cloud: &GaussianCloud) -> Result<Self, SplatError> {
         cloud.validate().map_err(SplatError::Cloud)?;
         let n = u32::try_from(cloud.len()).map_err(|_| SplatError::Cloud("more than 2³² Gaussians".into()))?;
+        // Per-Gaussian kernels bind slices of these buffers, so only the buffer size limit
+        // applies here (not the binding limit).
         for (what, bytes) in [
             ("SH coefficients", cloud.sh.len() as u64 * 4),
             ("feature channels", cloud.features.len() as u64 * 4),
             ("means", cloud.len() as u64 * 12),
         ] {
-            ctx.check_binding(what, bytes)?;
+            let limit = ctx.limits.max_buffer_size;
+            if bytes > limit {
+                return Err(kiln_gpu::GpuError::TooLarge { what: what.into(), needed: bytes, limit }.into());
+            }
         }
         Ok(GpuCloud {
             len: n,
