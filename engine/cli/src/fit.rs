@@ -39,6 +39,9 @@ pub struct FitArgs {
     /// Highest SH degree (0–3).
     #[arg(long, default_value_t = 3)]
     pub sh_degree: u32,
+    /// Random initialization (scenes without SfM points): this many Gaussians.
+    #[arg(long)]
+    pub init_points: Option<u32>,
     /// Stop after this many steps even if --iters is larger (the schedules still follow
     /// --iters); used to test resuming.
     #[arg(long, hide = true)]
@@ -117,6 +120,9 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
     if args.dataset.is_none() {
         // The demo object is small; fewer random points suffice.
         train.random_init_points = 20_000;
+    }
+    if let Some(n) = args.init_points {
+        train.random_init_points = n;
     }
     let cfg = RunConfig {
         dataset: args.dataset.as_ref().map(|d| d.canonicalize().unwrap_or(d.clone())),

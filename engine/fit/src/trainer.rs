@@ -357,7 +357,8 @@ impl Trainer {
     fn maybe_densify(&mut self) -> Result<(), FitError> {
         let c = self.config.clone();
         let step = self.step;
-        if step >= c.densify_until {
+        // Nothing after the last step: a reset or split then would only be left unrepaired.
+        if step >= c.densify_until || step >= c.iterations {
             return Ok(());
         }
         if step > c.densify_from && step.is_multiple_of(c.densify_interval) {
