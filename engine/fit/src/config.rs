@@ -30,15 +30,17 @@ pub struct TrainConfig {
     pub percent_dense: f32,
     pub prune_opacity: f32,
     pub opacity_reset_interval: u32,
-    /// After the first reset: prune splats larger than this many pixels on screen…
-    pub prune_screen_size: f32,
-    /// …or than this fraction of the scene extent in world space.
+    /// After the first reset: prune splats whose screen radius exceeded this many pixels.
+    /// Off by default, as in both references in practice: inria's test never fires (its radii
+    /// are zeroed before use; graphdeco issues #123, #643) and gsplat disables it.
+    pub prune_screen_size: Option<f32>,
+    /// After the first reset: prune splats larger than this fraction of the scene extent.
     pub prune_world_size: f32,
     /// Random initialization (no SfM points): this many Gaussians in the cameras' view volume.
     pub random_init_points: u32,
-    /// Render settings.
+    /// Alpha clamp of the renderer: 0.999 as gsplat, whose gradient gating (none through a
+    /// clamped α) kiln's rasterizer shares.
     pub alpha_clamp: f32,
-    pub background: [f32; 3],
     /// Save a checkpoint every this many steps (0: only at the end).
     pub checkpoint_interval: u32,
 }
@@ -65,19 +67,18 @@ impl Default for TrainConfig {
             percent_dense: 0.01,
             prune_opacity: 0.005,
             opacity_reset_interval: 3000,
-            prune_screen_size: 20.0,
+            prune_screen_size: None,
             prune_world_size: 0.1,
             random_init_points: 100_000,
-            alpha_clamp: 0.99,
-            background: [0.0; 3],
+            alpha_clamp: 0.999,
             checkpoint_interval: 1000,
         }
     }
 }
 
 impl TrainConfig {
-    /// Position learning rate at `step` (log-linear from init to final over the run), before
-    /// the scene-extent factor.
+    /// Position learning rate at `step` (log-linear from init to final over the run, as gsplat;
+    /// inria decays over a fixed 30k steps), before the scene-extent factor.
     pub fn lr_mean(&self, step: u32) -> f32 {
         let t = (step as f32 / self.iterations.max(1) as f32).clamp(0.0, 1.0);
         (self.lr_mean_init.ln() * (1.0 - t) + self.lr_mean_final.ln() * t).exp()

@@ -40,7 +40,8 @@ pub struct DensifyParams {
     pub prune_opacity: f32,
     /// Prune by size (screen and world) only after the first opacity reset.
     pub prune_big: bool,
-    pub max_screen_radius: f32,
+    /// Screen-radius pruning (pixels), if on (see `TrainConfig::prune_screen_size`).
+    pub max_screen_radius: Option<f32>,
     pub max_world_size: f32,
     pub seed: u64,
 }
@@ -79,7 +80,7 @@ pub fn densify(cloud: &GaussianCloud, stats: &DensifyStats, p: &DensifyParams) -
     let mut splits = Vec::new();
     // Originals (split ones are replaced by their children).
     for i in 0..n {
-        let big_on_screen = p.prune_big && stats.max_radius.get(i).copied().unwrap_or(0.0) > p.max_screen_radius;
+        let big_on_screen = p.prune_big && p.max_screen_radius.is_some_and(|r| stats.max_radius.get(i).copied().unwrap_or(0.0) > r);
         let hot = grad(i) >= p.grad_threshold;
         if hot && max_scale(i) > p.dense_size {
             splits.push(i);
@@ -99,7 +100,7 @@ pub fn densify(cloud: &GaussianCloud, stats: &DensifyStats, p: &DensifyParams) -
     for &i in &clones {
         push(&mut out, i, cloud.means[i], cloud.log_scales[i]);
         // A clone of a Gaussian that is pruned is pruned too (3DGS prunes after cloning).
-        if keep(&out, out.len() - 1) && !(p.prune_big && stats.max_radius.get(i).copied().unwrap_or(0.0) > p.max_screen_radius) {
+        if keep(&out, out.len() - 1) && !(p.prune_big && p.max_screen_radius.is_some_and(|r| stats.max_radius.get(i).copied().unwrap_or(0.0) > r)) {
             source.push(GATHER_ZERO);
             report.cloned += 1;
         } else {
@@ -165,7 +166,7 @@ mod tests {
             dense_size: 0.01,
             prune_opacity: 0.005,
             prune_big: false,
-            max_screen_radius: 20.0,
+            max_screen_radius: Some(20.0),
             max_world_size: 0.1,
             seed: 1,
         }

@@ -55,8 +55,16 @@ pub fn mean_sq_dist_3nn(points: &[Vec3]) -> Vec<f32> {
     if n < 2 {
         return vec![1e-2; n];
     }
-    let (lo, hi) = points.iter().fold((Vec3::splat(f32::MAX), Vec3::splat(f32::MIN)), |(a, b), p| (a.min(*p), b.max(*p)));
-    let extent = (hi - lo).max(Vec3::splat(1e-6));
+    let (lo, _) = points.iter().fold((Vec3::splat(f32::MAX), Vec3::splat(f32::MIN)), |(a, b), p| (a.min(*p), b.max(*p)));
+    // Cell size from the 1st–99th percentile box: SfM outliers far away would otherwise make
+    // every cell hold the whole core of the cloud.
+    let pct = |axis: usize| {
+        let mut v: Vec<f32> = points.iter().map(|p| p[axis]).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        (v[n / 100], v[(n * 99 / 100).min(n - 1)])
+    };
+    let (x, y, z) = (pct(0), pct(1), pct(2));
+    let extent = Vec3::new(x.1 - x.0, y.1 - y.0, z.1 - z.0).max(Vec3::splat(1e-6));
     let cell = ((extent.x * extent.y * extent.z) / n as f32 * 2.0).cbrt().max(extent.max_element() / 1024.0);
     let key = |p: Vec3| ((p - lo) / cell).floor().as_ivec3();
     let mut grid: HashMap<glam::IVec3, Vec<u32>> = HashMap::new();
@@ -94,7 +102,19 @@ pub fn mean_sq_dist_3nn(points: &[Vec3]) -> Vec<f32> {
                 }
                 // Points beyond shell r are at least r·cell away.
                 let reach = (r as f32 * cell).powi(2);
-                if (best[2] <= reach && best[2] < f32::MAX) || r > 2048 {
+                if best[2] <= reach && best[2] < f32::MAX {
+                    break;
+                }
+                if r >= 16 {
+                    // An outlier far from the rest: shells grow as r³, a scan is cheaper.
+                    best = [f32::MAX; 3];
+                    for (j, q) in points.iter().enumerate() {
+                        let d = q.distance_squared(*p);
+                        if j != i && d < best[2] {
+                            best[2] = d;
+                            best.sort_by(|a, b| a.total_cmp(b));
+                        }
+                    }
                     break;
                 }
                 r += 1;
@@ -119,6 +139,19 @@ mod tests {
             let want = (d[0] + d[1] + d[2]) / 3.0;
             assert!((fast[i] - want).abs() <= 1e-5 * want.max(1e-6), "{i}: {} vs {want}", fast[i]);
         }
+    }
+
+    #[test]
+    fn knn_with_far_outliers_is_exact_and_quick() {
+        let mut pts = random_points(3000, Vec3::ZERO, 1.0, 9).positions;
+        pts.extend([Vec3::splat(300.0), Vec3::new(-500.0, 2.0, 0.0), Vec3::new(0.0, 900.0, 1.0)]);
+        let t = std::time::Instant::now();
+        let fast = mean_sq_dist_3nn(&pts);
+        assert!(t.elapsed().as_secs_f64() < 5.0);
+        let i = pts.len() - 1;
+        let mut d: Vec<f32> = pts.iter().take(i).map(|q| q.distance_squared(pts[i])).collect();
+        d.sort_by(|a, b| a.total_cmp(b));
+        assert!((fast[i] - (d[0] + d[1] + d[2]) / 3.0).abs() <= 1e-3 * fast[i]);
     }
 
     #[test]

@@ -58,7 +58,8 @@ struct GpuState {
     sh_degree: u32,
     params: [wgpu::Buffer; 6],
     grads: [wgpu::Buffer; 6],
-    adam: Vec<AdamGroup>,
+    /// One group per entry of GROUPS; `None` for the higher SH bands at degree 0.
+    adam: Vec<Option<AdamGroup>>,
     sh_packed: wgpu::Buffer,
     features: wgpu::Buffer,
     grad_accum: wgpu::Buffer,
@@ -70,8 +71,16 @@ fn rows(sh_degree: u32) -> [u32; 6] {
     [3, 3, 4, 1, 3, 3 * (sh_coeffs(sh_degree) as u32 - 1)]
 }
 
+/// Where a new GPU state's optimizer moments come from.
+enum Moments<'a> {
+    Zero,
+    Snapshots(&'a [Option<AdamSnapshot>]),
+    /// Groups already on the GPU (gathered after densification).
+    Groups(Vec<Option<AdamGroup>>),
+}
+
 impl GpuState {
-    fn upload(ctx: &GpuContext, cloud: &GaussianCloud, adam: Option<&[AdamSnapshot]>) -> Result<Self, FitError> {
+    fn upload(ctx: &GpuContext, cloud: &GaussianCloud, moments: Moments<'_>) -> Result<Self, FitError> {
         cloud.validate().map_err(FitError::Invalid)?;
         let n = cloud.len() as u32;
         let k = sh_coeffs(cloud.sh_degree);
@@ -90,13 +99,18 @@ impl GpuState {
         ];
         let r = rows(cloud.sh_degree);
         let grads = std::array::from_fn(|g| ctx.zeroed(&format!("grad {}", GROUPS[g]), n.max(1) as u64 * r[g] as u64 * 4));
-        let mut groups = Vec::new();
-        for (g, name) in GROUPS.iter().enumerate() {
-            groups.push(match adam {
-                Some(s) => AdamGroup::from_snapshot(ctx, name, &s[g], AdamConfig::default())?,
-                None => AdamGroup::new(ctx, name, n, r[g], AdamConfig::default())?,
-            });
-        }
+        let groups = match moments {
+            Moments::Groups(g) => g,
+            Moments::Zero => (0..6)
+                .map(|g| (r[g] > 0).then(|| AdamGroup::new(ctx, GROUPS[g], n, r[g], AdamConfig::default())).transpose())
+                .collect::<Result<_, _>>()?,
+            Moments::Snapshots(s) => (0..6)
+                .map(|g| match (&s[g], r[g]) {
+                    (Some(snap), r) if r > 0 => AdamGroup::from_snapshot(ctx, GROUPS[g], snap, AdamConfig::default()).map(Some),
+                    _ => Ok(None),
+                })
+                .collect::<Result<_, _>>()?,
+        };
         let nb = n.max(1) as u64 * 4;
         Ok(GpuState {
             n,
@@ -228,7 +242,7 @@ impl Trainer {
             pack: Kernel::new(&ctx, "fit_sh_pack.wgsl", "main", &[])?,
             unpack: Kernel::new(&ctx, "fit_sh_unpack.wgsl", "main", &[])?,
             stats_kernel: Kernel::new(&ctx, "fit_stats.wgsl", "main", &[])?,
-            state: GpuState::upload(&ctx, cloud, None)?,
+            state: GpuState::upload(&ctx, cloud, Moments::Zero)?,
             loss_values: ImageLoss::values_buffer(&ctx),
             views,
             scene,
@@ -334,10 +348,9 @@ impl Trainer {
             ];
             let grad_bufs = [&grads.means, &grads.log_scales, &grads.rotations, &grads.opacity_logits, &s.grads[4], &s.grads[5]];
             for g in 0..6 {
-                if s.adam[g].is_empty() {
-                    continue;
+                if let Some(group) = s.adam[g].as_mut().filter(|a| !a.is_empty()) {
+                    group.record_step(&ctx, &mut pass, &s.params[g], grad_bufs[g], lrs[g])?;
                 }
-                s.adam[g].record_step(&ctx, &mut pass, &s.params[g], grad_bufs[g], lrs[g])?;
             }
         }
         if let Some(t) = timer {
@@ -389,13 +402,11 @@ impl Trainer {
         let (next, source, report) = densify(&cloud, &stats, &params);
         let mut adam = std::mem::take(&mut self.state.adam);
         let mut enc = ctx.encoder("fit: densify moments");
-        for g in adam.iter_mut() {
+        for g in adam.iter_mut().flatten() {
             g.gather_host(&ctx, &mut enc, &source)?;
         }
         ctx.submit(enc);
-        let mut state = GpuState::upload(&ctx, &next, None)?;
-        state.adam = adam;
-        self.state = state;
+        self.state = GpuState::upload(&ctx, &next, Moments::Groups(adam))?;
         self.last_densify = report.clone();
         Ok(report)
     }
@@ -408,7 +419,9 @@ impl Trainer {
         reset_opacity(&mut logits);
         ctx.queue.write_buffer(&self.state.params[3], 0, bytemuck::cast_slice(&logits));
         let mut enc = ctx.encoder("fit: reset opacity moments");
-        self.state.adam[3].gather_host(&ctx, &mut enc, &vec![GATHER_ZERO; n])?;
+        if let Some(g) = self.state.adam[3].as_mut() {
+            g.gather_host(&ctx, &mut enc, &vec![GATHER_ZERO; n])?;
+        }
         ctx.submit(enc);
         Ok(())
     }
@@ -452,7 +465,7 @@ impl Trainer {
         let ctx = &self.ctx;
         let cloud = self.cloud()?;
         let stats = self.state.stats(ctx)?;
-        let steps: Vec<u64> = self.state.adam.iter().map(|g| g.step()).collect();
+        let steps: Vec<u64> = self.state.adam.iter().map(|g| g.as_ref().map_or(0, |g| g.step())).collect();
         let mut ck = Checkpoint::new(serde_json::json!({
             "step": self.step,
             "sh_degree": cloud.sh_degree,
@@ -467,9 +480,11 @@ impl Trainer {
         ck.push("opacity_logits", cloud.opacity_logits.clone());
         ck.push("sh", cloud.sh.clone());
         for (g, name) in GROUPS.iter().enumerate() {
-            let snap = self.state.adam[g].snapshot(ctx)?;
-            ck.push(&format!("adam.{name}.m"), snap.exp_avg);
-            ck.push(&format!("adam.{name}.v"), snap.exp_avg_sq);
+            if let Some(group) = &self.state.adam[g] {
+                let snap = group.snapshot(ctx)?;
+                ck.push(&format!("adam.{name}.m"), snap.exp_avg);
+                ck.push(&format!("adam.{name}.v"), snap.exp_avg_sq);
+            }
         }
         ck.push("stats.grad_accum", stats.grad_accum);
         ck.push("stats.view_count", stats.view_count);
@@ -497,14 +512,18 @@ impl Trainer {
         let steps = ck.meta["adam_steps"].as_array().ok_or_else(|| bad("adam_steps"))?;
         let mut snaps = Vec::new();
         for (g, name) in GROUPS.iter().enumerate() {
+            if r[g] == 0 {
+                snaps.push(None);
+                continue;
+            }
             let m = get(&format!("adam.{name}.m"))?.to_vec();
             let v = get(&format!("adam.{name}.v"))?.to_vec();
             if m.len() != (n * r[g]) as usize || v.len() != m.len() {
                 return Err(bad(&format!("adam.{name}")));
             }
-            snaps.push(AdamSnapshot { items: n, row: r[g], step: steps.get(g).and_then(|s| s.as_u64()).unwrap_or(0), exp_avg: m, exp_avg_sq: v });
+            snaps.push(Some(AdamSnapshot { items: n, row: r[g], step: steps.get(g).and_then(|s| s.as_u64()).unwrap_or(0), exp_avg: m, exp_avg_sq: v }));
         }
-        let state = GpuState::upload(&self.ctx, &cloud, Some(&snaps))?;
+        let state = GpuState::upload(&self.ctx, &cloud, Moments::Snapshots(&snaps))?;
         for (name, buf) in [("stats.grad_accum", &state.grad_accum), ("stats.view_count", &state.view_count), ("stats.max_radius", &state.max_radius)] {
             let data = get(name)?;
             if data.len() != n as usize {
