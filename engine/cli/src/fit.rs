@@ -192,6 +192,8 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
 }
 
 fn sanitize(name: &str) -> String {
+    // "./test/r_0" → "r_0": the file's own name, without folders or extension.
+    let name = Path::new(name).file_stem().map_or(name.to_string(), |s| s.to_string_lossy().to_string());
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 

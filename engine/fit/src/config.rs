@@ -12,6 +12,9 @@ pub struct TrainConfig {
     /// Position learning rate at the start and end (exponential decay), times the scene extent.
     pub lr_mean_init: f32,
     pub lr_mean_final: f32,
+    /// Steps over which the position learning rate decays (inria: 30k whatever the run's
+    /// length, so short runs keep moving Gaussians).
+    pub lr_mean_steps: u32,
     pub lr_sh_dc: f32,
     /// The higher SH bands learn at lr_sh_dc / this.
     pub lr_sh_rest_divisor: f32,
@@ -53,6 +56,7 @@ impl Default for TrainConfig {
             ssim_weight: 0.2,
             lr_mean_init: 1.6e-4,
             lr_mean_final: 1.6e-6,
+            lr_mean_steps: 30_000,
             lr_sh_dc: 2.5e-3,
             lr_sh_rest_divisor: 20.0,
             lr_opacity: 0.05,
@@ -77,10 +81,10 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Position learning rate at `step` (log-linear from init to final over the run, as gsplat;
-    /// inria decays over a fixed 30k steps), before the scene-extent factor.
+    /// Position learning rate at `step` (log-linear from init to final over `lr_mean_steps`),
+    /// before the scene-extent factor.
     pub fn lr_mean(&self, step: u32) -> f32 {
-        let t = (step as f32 / self.iterations.max(1) as f32).clamp(0.0, 1.0);
+        let t = (step as f32 / self.lr_mean_steps.max(1) as f32).clamp(0.0, 1.0);
         (self.lr_mean_init.ln() * (1.0 - t) + self.lr_mean_final.ln() * t).exp()
     }
 
