@@ -13,9 +13,9 @@ pub struct FitArgs {
     /// Dataset folder: a COLMAP model, NeRF transforms.json, or LLFF poses_bounds.npy (the
     /// format is detected). Without one, kiln fits its built-in demo scene.
     pub dataset: Option<PathBuf>,
-    /// Training steps.
-    #[arg(long, default_value_t = 30_000)]
-    pub iters: u32,
+    /// Training steps (default: 30,000; 1,500 for the demo scene).
+    #[arg(long)]
+    pub iters: Option<u32>,
     /// Longer image side in pixels (images are downscaled; never upscaled).
     #[arg(long)]
     pub resolution: Option<u32>,
@@ -116,7 +116,8 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| "demo".into());
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&name));
     let run = RunDir::create(&out)?;
-    let mut train = TrainConfig { iterations: args.iters, seed: args.seed, max_sh_degree: args.sh_degree, checkpoint_interval: args.checkpoint_every, ..Default::default() };
+    let iterations = args.iters.unwrap_or(if args.dataset.is_some() { 30_000 } else { 1_500 });
+    let mut train = TrainConfig { iterations, seed: args.seed, max_sh_degree: args.sh_degree, checkpoint_interval: args.checkpoint_every, ..Default::default() };
     if args.dataset.is_none() {
         // The demo object is small; fewer random points suffice.
         train.random_init_points = 20_000;

@@ -178,6 +178,6 @@ impl GpuContext {
 
     /// Largest single storage binding, the size above which work must be split.
     pub fn max_binding(&self) -> u64 {
-        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
 }

@@ -156,6 +156,18 @@ impl SplatRenderer {
         self.max_chunk = (gaussians / 256).max(1) * 256;
     }
 
+    /// One uniform buffer per piece of a per-Gaussian dispatch: (first Gaussian, count, uniforms).
+    fn pieces(&self, cloud: &GpuCloud, channels: u32, base: Uniforms, label: &str) -> Result<Vec<(u32, u32, wgpu::Buffer)>, SplatError> {
+        Ok(self
+            .gaussian_chunks(cloud, channels)?
+            .into_iter()
+            .map(|(first, count)| {
+                let u = Uniforms { range: [first, count, 0, 0], ..base };
+                (first, count, self.ctx.uniform(label, &u))
+            })
+            .collect())
+    }
+
     /// Gaussian ranges for per-Gaussian dispatches: each piece's slices fit one storage binding
     /// and start at a multiple of 256 Gaussians (which keeps slice offsets aligned).
     fn gaussian_chunks(&self, cloud: &GpuCloud, channels: u32) -> Result<Vec<(u32, u32)>, SplatError> {
@@ -244,15 +256,7 @@ impl SplatRenderer {
 
         let mut enc = ctx.encoder("splat forward: project");
         {
-            let base_uniforms = self.uniforms(cloud, cam, settings, channels, 0, channels);
-            let pieces: Vec<(u32, u32, wgpu::Buffer)> = self
-                .gaussian_chunks(cloud, channels)?
-                .into_iter()
-                .map(|(base, count)| {
-                    let u = Uniforms { range: [base, count, 0, 0], ..base_uniforms };
-                    (base, count, ctx.uniform("splat project uniforms", &u))
-                })
-                .collect();
+            let pieces = self.pieces(cloud, channels, self.uniforms(cloud, cam, settings, channels, 0, channels), "splat project uniforms")?;
             let k = cloud.sh_coeffs() as u64 * 12;
             let f = cloud.feature_channels as u64 * 4;
             let mut pass = GpuContext::begin_pass(&mut enc, "project", timer.as_deref_mut());
@@ -327,7 +331,7 @@ impl SplatRenderer {
             drop(pass);
             chunk_uniforms.push((first, width, uni));
         }
-        if let Some(t) = timer.as_deref_mut() {
+        if let Some(t) = timer {
             t.resolve(&mut enc);
         }
         ctx.submit(enc);
@@ -398,14 +402,7 @@ impl SplatRenderer {
         }
         {
             let base_uniforms = self.uniforms(cloud, &fwd.camera, &fwd.settings, fwd.channels, 0, fwd.channels);
-            let pieces: Vec<(u32, u32, wgpu::Buffer)> = self
-                .gaussian_chunks(cloud, fwd.channels)?
-                .into_iter()
-                .map(|(base, count)| {
-                    let u = Uniforms { range: [base, count, 0, 0], ..base_uniforms };
-                    (base, count, ctx.uniform("splat project backward uniforms", &u))
-                })
-                .collect();
+            let pieces = self.pieces(cloud, fwd.channels, base_uniforms, "splat project backward uniforms")?;
             let k = cloud.sh_coeffs() as u64 * 12;
             let c = fwd.channels as u64 * 4;
             let mut pass = GpuContext::begin_pass(&mut enc, "project backward", timer.as_deref_mut());
@@ -433,7 +430,7 @@ impl SplatRenderer {
                 self.project_backward.dispatch(&mut pass, &bind, count.div_ceil(256));
             }
         }
-        if let Some(t) = timer.as_deref_mut() {
+        if let Some(t) = timer {
             t.resolve(&mut enc);
         }
         ctx.submit(enc);
