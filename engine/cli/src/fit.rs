@@ -61,6 +61,8 @@ struct RunConfig {
 #[derive(Serialize)]
 struct Metrics<'a> {
     dataset: String,
+    /// The views the metrics are over: "test", or "train" for datasets without a test split.
+    split: &'static str,
     adapter: String,
     iterations: u32,
     gaussians: u32,
@@ -107,6 +109,9 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
     let background = args.background.as_deref().map(crate::render::parse_background).transpose()?.map(|v| [v[0], v[1], v[2]]);
     if args.sh_degree > 3 {
         bail!("--sh-degree {} is above 3", args.sh_degree);
+    }
+    if args.resolution == Some(0) {
+        bail!("--resolution must be a positive number of pixels");
     }
     let name = args
         .dataset
@@ -172,8 +177,9 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
     }
     let cloud = trainer.cloud()?;
     kiln_splat::write_gaussians(&run.path("point_cloud.ply"), &cloud)?;
-    let (metrics, renders) = trainer.evaluate(&trainer.scene.test.clone())?;
-    for ((m, r), v) in metrics.iter().zip(&renders).zip(&trainer.scene.test) {
+    let (split, views) = eval_views(&trainer.scene);
+    let (metrics, renders) = trainer.evaluate(&views)?;
+    for ((m, r), v) in metrics.iter().zip(&renders).zip(&views) {
         let file = format!("{}.png", sanitize(&m.name));
         crate::render::write_png(r, &run.path("renders").join(file))?;
         // The target beside it, for a side-by-side look.
@@ -187,9 +193,19 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
         };
         crate::render::write_png(&target, &run.path("renders").join(format!("{}_target.png", sanitize(&m.name))))?;
     }
-    write_metrics(&run, &name, &ctx.describe(), &trainer, &metrics, seconds, trainer.step - first_step)?;
+    write_metrics(&run, &name, &ctx.describe(), &trainer, split, &metrics, seconds, trainer.step - first_step)?;
     plot_history(&run, &trainer)?;
     Ok(())
+}
+
+/// The test views, or the training views when the dataset has no test split.
+fn eval_views(scene: &Scene) -> (&'static str, Vec<kiln_fit::SceneView>) {
+    if scene.test.is_empty() {
+        eprintln!("kiln: the dataset has no test views; metrics are over the training views");
+        ("train", scene.train.clone())
+    } else {
+        ("test", scene.test.clone())
+    }
 }
 
 fn sanitize(name: &str) -> String {
@@ -203,9 +219,11 @@ fn mean(v: impl Iterator<Item = f64>) -> f64 {
     if n == 0 { f64::NAN } else { s / n as f64 }
 }
 
-fn write_metrics(run: &RunDir, name: &str, adapter: &str, trainer: &Trainer, metrics: &[ViewMetrics], seconds: f64, steps: u32) -> anyhow::Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn write_metrics(run: &RunDir, name: &str, adapter: &str, trainer: &Trainer, split: &'static str, metrics: &[ViewMetrics], seconds: f64, steps: u32) -> anyhow::Result<()> {
     let m = Metrics {
         dataset: name.into(),
+        split,
         adapter: adapter.into(),
         iterations: trainer.step,
         gaussians: trainer.gaussians(),
@@ -217,7 +235,7 @@ fn write_metrics(run: &RunDir, name: &str, adapter: &str, trainer: &Trainer, met
     };
     let path = run.write_json("metrics.json", &m)?;
     eprintln!(
-        "kiln: {} test views: PSNR {:.2} dB, SSIM {:.4}, {} Gaussians, {:.1} it/s — {}",
+        "kiln: {} {split} views: PSNR {:.2} dB, SSIM {:.4}, {} Gaussians, {:.1} it/s — {}",
         metrics.len(),
         m.psnr,
         m.ssim,
@@ -254,11 +272,12 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let cloud = kiln_splat::read_gaussians(&ply)?;
     let mut trainer = Trainer::with_cloud(ctx.clone(), scene, cfg.train.clone(), &cloud)?;
     trainer.step = cfg.train.iterations;
-    let (metrics, _) = trainer.evaluate(&trainer.scene.test.clone())?;
+    let (split, views) = eval_views(&trainer.scene);
+    let (metrics, _) = trainer.evaluate(&views)?;
     let name = cfg.dataset.as_deref().and_then(Path::file_name).map_or("demo".into(), |n| n.to_string_lossy().to_string());
     let previous = std::fs::read_to_string(run.path("metrics.json")).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
     let seconds = previous.as_ref().and_then(|v| v["train_seconds"].as_f64()).unwrap_or(f64::NAN);
-    write_metrics(&run, &name, &ctx.describe(), &trainer, &metrics, seconds, cfg.train.iterations)?;
+    write_metrics(&run, &name, &ctx.describe(), &trainer, split, &metrics, seconds, cfg.train.iterations)?;
     Ok(())
 }
 
