@@ -249,6 +249,8 @@ fn golden_renders_match_gsplat() {
         let rgba: Vec<f32> = (0..(g.width * g.height) as usize)
             .flat_map(|i| [out.color[3 * i], out.color[3 * i + 1], out.color[3 * i + 2], out.alpha[i]])
             .collect();
+        let max_err = rgba.iter().zip(&g.image).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        eprintln!("{case}: GPU max |error| {max_err:.2e}");
         compare(case, &rgba, &g.image, 1e-5, 0.01).unwrap();
     }
 }
