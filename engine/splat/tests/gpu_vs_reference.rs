@@ -62,7 +62,7 @@ fn check_backward(r: &SplatRenderer, cloud: &GaussianCloud, cam: &Camera, s: &Re
     let (_, gpu) = r.render_backward(cloud, cam, s, &grads).unwrap();
     let cpu = reference::backward(cloud, cam, s, &grads);
     let flat3 = |v: &[Vec3]| v.iter().flat_map(|x| x.to_array()).collect::<Vec<f32>>();
-XX, &flat3(&gpu.means), &flat3(&cpu.means));
+    compare_grads("d means", &flat3(&gpu.means), &flat3(&cpu.means));
     let needles = ill_conditioned(cloud, cam, s);
     assert!(needles.len() * 50 <= cloud.len().max(50), "{} of {} splats ill-conditioned", needles.len(), cloud.len());
     let keep = |i: usize| !needles.contains(&i);
