@@ -1,16 +1,16 @@
 //! Lego (NeRF-synthetic, white background) at 200×200 on whatever adapter kiln picks — lavapipe
 //! in CI. Acceptance: the 25 test views reach a mean PSNR ≥ 26 dB.
 //!
-//! Budget: `LEGO_STEPS` steps from 50,000 random points, densifying from step 300 every 100
-//! steps. On lavapipe (2 CPU cores) a step at 200×200 takes about a second, so this runs only
-//! when `KILN_LEGO=1` is set as well as KILN_DATA (on a GPU it takes a minute or two); CI's
-//! lavapipe cannot fit it in its time limit yet.
+//! Budget: `LEGO_STEPS` steps from 30,000 random points with the 3DGS defaults otherwise
+//! (densification from step 500, white-background opacity reset at 500). On lavapipe with 2 CPU
+//! cores that is about 10 minutes (the cloud shrinks to ~8k Gaussians, so later steps are
+//! fast): measured 28.2 dB, SSIM 0.940, in 522 s. Needs KILN_DATA.
 
 use kiln_fit::{Scene, TrainConfig, Trainer};
 use kiln_gpu::GpuContext;
 use kiln_scene::{Dataset, LoadOptions};
 
-const LEGO_STEPS: u32 = 2000;
+const LEGO_STEPS: u32 = 1500;
 
 #[test]
 fn lego_200px_reaches_26_db() {
@@ -18,17 +18,12 @@ fn lego_200px_reaches_26_db() {
         eprintln!("lego_200px_reaches_26_db: skipped, KILN_DATA is not set");
         return;
     };
-    if std::env::var("KILN_LEGO").as_deref() != Ok("1") {
-        eprintln!("lego_200px_reaches_26_db: skipped, set KILN_LEGO=1 to run it (slow on a CPU adapter)");
-        return;
-    }
     let ds = Dataset::load_with(data.join("nerf_synthetic/lego"), &LoadOptions { resolution: Some(200), ..Default::default() }).unwrap();
     let scene = Scene::from_dataset(&ds, None).unwrap();
     assert_eq!((scene.train.len(), scene.test.len()), (100, 25));
     let config = TrainConfig {
         iterations: LEGO_STEPS,
-        random_init_points: 50_000,
-        densify_from: 300,
+        random_init_points: 30_000,
         ..Default::default()
     };
     let ctx = GpuContext::shared().unwrap();
