@@ -15,15 +15,18 @@ use std::path::{Path, PathBuf};
 
 /// The split files of a NeRF dataset folder (or the file itself).
 pub(crate) fn load(root: &Path) -> Result<Parsed, DatasetError> {
-    if root.is_file() {
-        let train = read_transforms(root)?;
-        return Ok(Parsed {
-            train,
+    // One transforms file without splits: every view trains.
+    let single_file = |path: &Path| -> Result<Parsed, DatasetError> {
+        Ok(Parsed {
+            train: read_transforms(path)?,
             val: Vec::new(),
             test: Vec::new(),
             points: None,
             has_splits: false,
-        });
+        })
+    };
+    if root.is_file() {
+        return single_file(root);
     }
     let split = |name: &str| -> Result<Option<Vec<ViewSpec>>, DatasetError> {
         let p = root.join(name);
@@ -46,14 +49,7 @@ pub(crate) fn load(root: &Path) -> Result<Parsed, DatasetError> {
     }
     let single = root.join("transforms.json");
     if single.is_file() {
-        let train = read_transforms(&single)?;
-        return Ok(Parsed {
-            train,
-            val: Vec::new(),
-            test: Vec::new(),
-            points: None,
-            has_splits: false,
-        });
+        return single_file(&single);
     }
     Err(DatasetError::missing(
         &single,

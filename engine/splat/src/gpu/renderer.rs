@@ -103,6 +103,18 @@ fn chunks(channels: u32) -> Vec<(u32, u32)> {
         .collect()
 }
 
+/// The cloud's parameter slices, bound in this order (bindings 1–5) by the project and
+/// project-backward kernels.
+fn param_slices(cloud: &GpuCloud, base: u32, count: u32) -> [wgpu::BindingResource<'_>; 5] {
+    [
+        gaussian_slice(&cloud.means, 12, base, count),
+        gaussian_slice(&cloud.log_scales, 12, base, count),
+        gaussian_slice(&cloud.rotations, 16, base, count),
+        gaussian_slice(&cloud.opacity_logits, 4, base, count),
+        gaussian_slice(&cloud.sh, cloud.sh_coeffs() as u64 * 12, base, count),
+    ]
+}
+
 fn labelled_sort(ctx: &GpuContext, label: &str) -> Result<RadixSort, SplatError> {
     let mut sort = RadixSort::new(ctx)?;
     sort.label = label.into();
@@ -257,27 +269,20 @@ impl SplatRenderer {
         let mut enc = ctx.encoder("splat forward: project");
         {
             let pieces = self.pieces(cloud, channels, self.uniforms(cloud, cam, settings, channels, 0, channels), "splat project uniforms")?;
-            let k = cloud.sh_coeffs() as u64 * 12;
             let f = cloud.feature_channels as u64 * 4;
             let mut pass = GpuContext::begin_pass(&mut enc, "project", timer.as_deref_mut());
             for (base, count, uni) in &pieces {
-                let bind = self.project.bind_resources(
-                    ctx,
-                    &[
-                        uni.as_entire_binding(),
-                        gaussian_slice(&cloud.means, 12, *base, *count),
-                        gaussian_slice(&cloud.log_scales, 12, *base, *count),
-                        gaussian_slice(&cloud.rotations, 16, *base, *count),
-                        gaussian_slice(&cloud.opacity_logits, 4, *base, *count),
-                        gaussian_slice(&cloud.sh, k, *base, *count),
+                let mut resources = vec![uni.as_entire_binding()];
+                resources.extend(param_slices(cloud, *base, *count));
+                resources.extend([
                         gaussian_slice(&splats, 32, *base, *count),
                         gaussian_slice(&colors, 12, *base, *count),
                         gaussian_slice(&tile_counts, 4, *base, *count),
                         gaussian_slice(&depth_keys, 4, *base, *count),
                         gaussian_slice(&depth_ids, 4, *base, *count),
-                        gaussian_slice(&cloud.features, f, *base, *count),
-                    ],
-                );
+                    gaussian_slice(&cloud.features, f, *base, *count),
+                ]);
+                let bind = self.project.bind_resources(ctx, &resources);
                 self.project.dispatch(&mut pass, &bind, count.div_ceil(256));
             }
         }
@@ -407,15 +412,9 @@ impl SplatRenderer {
             let c = fwd.channels as u64 * 4;
             let mut pass = GpuContext::begin_pass(&mut enc, "project backward", timer.as_deref_mut());
             for (base, count, uni) in &pieces {
-                let bind = self.project_backward.bind_resources(
-                    ctx,
-                    &[
-                        uni.as_entire_binding(),
-                        gaussian_slice(&cloud.means, 12, *base, *count),
-                        gaussian_slice(&cloud.log_scales, 12, *base, *count),
-                        gaussian_slice(&cloud.rotations, 16, *base, *count),
-                        gaussian_slice(&cloud.opacity_logits, 4, *base, *count),
-                        gaussian_slice(&cloud.sh, k, *base, *count),
+                let mut resources = vec![uni.as_entire_binding()];
+                resources.extend(param_slices(cloud, *base, *count));
+                resources.extend([
                         gaussian_slice(&grads.splat_grads, SPLAT_GRAD_FLOATS * 4, *base, *count),
                         gaussian_slice(&grads.colors, c, *base, *count),
                         gaussian_slice(&grads.means, 12, *base, *count),
@@ -424,9 +423,9 @@ impl SplatRenderer {
                         gaussian_slice(&grads.opacity_logits, 4, *base, *count),
                         gaussian_slice(&grads.sh, k, *base, *count),
                         gaussian_slice(&grads.mean2d_grad_norm, 4, *base, *count),
-                        gaussian_slice(&fwd.tile_counts, 4, *base, *count),
-                    ],
-                );
+                    gaussian_slice(&fwd.tile_counts, 4, *base, *count),
+                ]);
+                let bind = self.project_backward.bind_resources(ctx, &resources);
                 self.project_backward.dispatch(&mut pass, &bind, count.div_ceil(256));
             }
         }
