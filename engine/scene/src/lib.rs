@@ -7,6 +7,7 @@
 
 pub mod camera;
 pub mod dataset;
+pub mod mesh;
 
 pub use camera::{Camera, CameraError};
 pub use dataset::{Dataset, DatasetError, DatasetFormat, LoadOptions, View};
