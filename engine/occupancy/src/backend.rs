@@ -1,0 +1,147 @@
+//! The renderer the splat loss draws with.
+//!
+//! The loss itself (soft-label CE, L1 terms, decode and its backward) runs on the host in f64:
+//! the images are small (VoxelSplat renders at ¼ resolution) and the network's tensors cross
+//! the host anyway (kiln-nn cannot bind Burn's storage as a wgpu buffer, see its docs). So
+//! each render is read back once and its output gradients uploaded once — written down here
+//! as the read-back the GPU rules ask to justify. The GPU backend is kiln's rasterizer; the
+//! CPU backend is its f64 reference, which finite-difference tests use.
+
+use crate::OccError;
+use kiln_scene::Camera;
+use kiln_splat::reference::{self, Camera64, Grads64, OutputGrads64, Params64, Settings64};
+use kiln_splat::{GpuCloud, RenderSettings, SplatRenderer};
+
+/// One render's outputs in f64 (layouts of [`kiln_splat::RenderOutput`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Render {
+    pub width: u32,
+    pub height: u32,
+    pub channels: usize,
+    pub color: Vec<f64>,
+    pub alpha: Vec<f64>,
+    pub depth: Vec<f64>,
+}
+
+/// dL/d(colour) and dL/d(depth) of one render (alpha is not supervised by VoxelSplat).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RenderGrads {
+    pub color: Vec<f64>,
+    pub depth: Vec<f64>,
+}
+
+/// Parameter gradients the loss needs: means, opacity logits, feature channels.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SplatGrads {
+    pub means: Vec<[f64; 3]>,
+    pub opacity_logits: Vec<f64>,
+    pub features: Vec<f64>,
+}
+
+pub trait SplatBackend {
+    /// Renders `params` (feature mode) without gradients.
+    fn render(&self, params: &Params64, cam: &Camera, settings: &RenderSettings) -> Result<Render, OccError>;
+
+    /// Renders, asks `loss` for the output gradients of the render, and back-propagates them.
+    fn render_backward(
+        &self,
+        params: &Params64,
+        cam: &Camera,
+        settings: &RenderSettings,
+        loss: &mut dyn FnMut(&Render) -> RenderGrads,
+    ) -> Result<SplatGrads, OccError>;
+}
+
+/// The f64 CPU reference rasterizer (slow; the oracle for tests).
+pub struct CpuReference;
+
+impl SplatBackend for CpuReference {
+    fn render(&self, params: &Params64, cam: &Camera, settings: &RenderSettings) -> Result<Render, OccError> {
+        cam.validate().map_err(|e| OccError::Invalid(format!("camera: {e}")))?;
+        let out = reference::render64(params, &Camera64::from(cam), &Settings64::new(settings, params));
+        Ok(Render { width: out.width, height: out.height, channels: out.channels, color: out.color, alpha: out.alpha, depth: out.depth })
+    }
+
+    fn render_backward(
+        &self,
+        params: &Params64,
+        cam: &Camera,
+        settings: &RenderSettings,
+        loss: &mut dyn FnMut(&Render) -> RenderGrads,
+    ) -> Result<SplatGrads, OccError> {
+        let r = self.render(params, cam, settings)?;
+        let g = loss(&r);
+        let grads = reference::backward64(
+            params,
+            &Camera64::from(cam),
+            &Settings64::new(settings, params),
+            &OutputGrads64 { color: g.color, alpha: Vec::new(), depth: g.depth },
+        );
+        Ok(from_grads64(grads))
+    }
+}
+
+fn from_grads64(g: Grads64) -> SplatGrads {
+    SplatGrads { means: g.means, opacity_logits: g.opacity_logits, features: g.features }
+}
+
+/// kiln's GPU tile rasterizer.
+pub struct GpuSplat<'a> {
+    pub renderer: &'a SplatRenderer,
+}
+
+fn f32s(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+impl GpuSplat<'_> {
+    fn forward(&self, params: &Params64, cam: &Camera, settings: &RenderSettings) -> Result<(GpuCloud, kiln_splat::gpu::ForwardState, Render), OccError> {
+        let ctx = self.renderer.context();
+        let cloud = GpuCloud::upload(ctx, &params.to_cloud())?;
+        let fwd = self.renderer.forward(&cloud, cam, settings, None)?;
+        let out = self.renderer.read_output(&fwd)?;
+        let render = Render {
+            width: out.width,
+            height: out.height,
+            channels: out.channels,
+            color: f64s(&out.color),
+            alpha: f64s(&out.alpha),
+            depth: f64s(&out.depth),
+        };
+        Ok((cloud, fwd, render))
+    }
+}
+
+impl SplatBackend for GpuSplat<'_> {
+    fn render(&self, params: &Params64, cam: &Camera, settings: &RenderSettings) -> Result<Render, OccError> {
+        Ok(self.forward(params, cam, settings)?.2)
+    }
+
+    fn render_backward(
+        &self,
+        params: &Params64,
+        cam: &Camera,
+        settings: &RenderSettings,
+        loss: &mut dyn FnMut(&Render) -> RenderGrads,
+    ) -> Result<SplatGrads, OccError> {
+        let ctx = self.renderer.context();
+        let (cloud, fwd, render) = self.forward(params, cam, settings)?;
+        let g = loss(&render);
+        let pixels = render.alpha.len();
+        let gc = ctx.upload("occ grad colour", &f32s(&g.color));
+        let ga = ctx.zeroed("occ grad alpha", pixels as u64 * 4);
+        let gd = ctx.upload("occ grad depth", &f32s(&g.depth));
+        let grads = self.renderer.backward(&cloud, &fwd, &gc, &ga, &gd, None)?;
+        let n = params.len();
+        let means: Vec<f32> = ctx.read(&grads.means, n * 3)?;
+        Ok(SplatGrads {
+            means: means.chunks_exact(3).map(|m| [m[0] as f64, m[1] as f64, m[2] as f64]).collect(),
+            opacity_logits: f64s(&ctx.read::<f32>(&grads.opacity_logits, n)?),
+            features: f64s(&ctx.read::<f32>(&grads.colors, n * params.feature_channels)?),
+        })
+    }
+}
