@@ -1,0 +1,48 @@
+//! Matches ordered FAUST_r pairs with the default pipeline and prints per-pair errors and
+//! timings (the library-level twin of `kiln bench spectral --pairs 72`).
+//!
+//! `cargo run --release -p kiln-spectral --example faust_pairs -- $KILN_DATA/shapes/faust_r [N]`
+
+use kiln_spectral::eval::{read_vts, GroundTruthDistances};
+use kiln_spectral::geodesic::HeatGeodesics;
+use kiln_spectral::pipeline::{match_shapes, MatchConfig, Shape};
+use std::time::Instant;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = std::path::PathBuf::from(args.get(1).ok_or("usage: faust_pairs FAUST_R_DIR [N_PAIRS]")?);
+    let n: usize = args.get(2).map_or(Ok(72), |s| s.parse())?;
+    let cfg = MatchConfig::default();
+    let pairs: Vec<(usize, usize)> = (0..9).flat_map(|i| (0..9).filter(move |&j| j != i).map(move |j| (i, j))).collect();
+    let pairs: Vec<(usize, usize)> = pairs.iter().step_by((72 / n.max(1)).max(1)).take(n).copied().collect();
+    let (mut sum0, mut sum1, mut secs, mut errs) = (0.0, 0.0, 0.0, vec![]);
+    let mut gt: Option<(usize, GroundTruthDistances)> = None;
+    for &(i, j) in &pairs {
+        let t = Instant::now();
+        let a = Shape::load(dir.join(format!("tr_reg_{i:03}.off")), cfg.k_basis)?;
+        let b = Shape::load(dir.join(format!("tr_reg_{j:03}.off")), cfg.k_basis)?;
+        let te = t.elapsed().as_secs_f64();
+        let r = match_shapes(&a, &b, &cfg, |_| {})?;
+        let total = t.elapsed().as_secs_f64();
+        let va = read_vts(dir.join(format!("cor/tr_reg_{i:03}.vts")), a.mesh.num_vertices())?;
+        let vb = read_vts(dir.join(format!("cor/tr_reg_{j:03}.vts")), b.mesh.num_vertices())?;
+        if gt.as_ref().is_none_or(|(k, _)| *k != i) {
+            let heat = HeatGeodesics::new(&a.mesh, &a.ops)?;
+            gt = Some((i, GroundTruthDistances::new(&heat, &va, a.mesh.area(), 1)));
+        }
+        let g = &gt.as_ref().unwrap().1;
+        let (e0, e1) = (g.mean_error_x100(&vb, &r.p2p_init), g.mean_error_x100(&vb, &r.p2p));
+        println!("{j:03}->{i:03} init {e0:6.2} zoomout {e1:6.2}  {total:.2}s (eigen {te:.2} descr {:.2} fit {:.2} zo {:.2})", r.seconds_descr, r.seconds_fit, r.seconds_zoomout);
+        sum0 += e0;
+        sum1 += e1;
+        secs += total;
+        errs.push(e1);
+    }
+    let np = pairs.len() as f64;
+    errs.sort_by(f64::total_cmp);
+    println!(
+        "{} pairs: mean init {:.3}, mean zoomout {:.3}, median {:.3}, above 10: {}, {:.2} s/pair",
+        pairs.len(), sum0 / np, sum1 / np, errs[errs.len() / 2], errs.iter().filter(|&&e| e > 10.0).count(), secs / np
+    );
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! The shape-matching pipeline as one call: load → unit area → cotangent Laplacian →
+//! eigenbasis → WKS → functional map fit → ZoomOut → point map, with per-stage timings.
+
+use crate::descriptors;
+use crate::eigen::{eigen_shift_invert, Basis, EigenOptions};
+use crate::error::{Result, SpectralError};
+use crate::fmap::{self, FitShape, FitWeights};
+use crate::laplacian::{cotangent, FaceGeometry, Operators};
+use faer::Mat;
+use kiln_scene::mesh::Mesh;
+use std::path::Path;
+use std::time::Instant;
+
+/// A shape ready for matching: unit-area, centred mesh, its operators and eigenbasis.
+pub struct Shape {
+    pub name: String,
+    pub mesh: Mesh,
+    pub ops: Operators,
+    pub faces: FaceGeometry,
+    pub basis: Basis,
+    /// Area before normalization.
+    pub original_area: f64,
+}
+
+impl Shape {
+    /// Loads a mesh, centres it and scales it to unit area, and computes `k` eigenpairs.
+    pub fn load(path: impl AsRef<Path>, k: usize) -> Result<Self> {
+        let path = path.as_ref();
+        let mesh = Mesh::read(path)?;
+        Self::from_mesh(path.display().to_string(), mesh, k)
+    }
+
+    pub fn from_mesh(name: String, mut mesh: Mesh, k: usize) -> Result<Self> {
+        let area = mesh.area();
+        if !(area > 0.0) {
+            return Err(SpectralError::invalid(&name, "the mesh has zero area"));
+        }
+        let n = mesh.num_vertices() as f64;
+        let c = mesh.positions.iter().fold([0.0; 3], |a, p| [a[0] + p[0] / n, a[1] + p[1] / n, a[2] + p[2] / n]);
+        let s = 1.0 / area.sqrt();
+        for p in &mut mesh.positions {
+            *p = [(p[0] - c[0]) * s, (p[1] - c[1]) * s, (p[2] - c[2]) * s];
+        }
+        let ops = cotangent(&mesh, &name)?;
+        let basis = eigen_shift_invert(&ops, k, EigenOptions::default(), &name)?;
+        let faces = FaceGeometry::new(&mesh);
+        Ok(Self { name, mesh, ops, faces, basis, original_area: area })
+    }
+}
+
+/// Pipeline parameters; the defaults are pyFM's README pipeline as measured in BENCHMARKS.md.
+#[derive(Clone, Debug)]
+pub struct MatchConfig {
+    /// Eigenpairs computed per shape (pyFM `k_process`).
+    pub k_basis: usize,
+    /// WKS energies (pyFM `n_descr`).
+    pub n_descr: usize,
+    /// Eigenpairs used by the descriptors (pyFM `k_descr`).
+    pub k_descr: usize,
+    /// Keep every `subsample_step`-th descriptor.
+    pub subsample_step: usize,
+    /// Size of the fitted map (K).
+    pub k_fit: usize,
+    pub weights: FitWeights,
+    /// ZoomOut (start is `k_fit`): end size and step.
+    pub zoomout: Option<(usize, usize)>,
+}
+
+impl Default for MatchConfig {
+    fn default() -> Self {
+        Self { k_basis: 200, n_descr: 100, k_descr: 128, subsample_step: 2, k_fit: 30, weights: FitWeights::default(), zoomout: Some((110, 5)) }
+    }
+}
+
+/// Result of matching shape 1 to shape 2.
+pub struct MatchResult {
+    /// Fitted map (k_fit × k_fit), 1 → 2.
+    pub fmap_init: Mat<f64>,
+    /// Point map 2 → 1 from the fitted map.
+    pub p2p_init: Vec<u32>,
+    /// Refined map and its point map 2 → 1 (equal to the initial ones without ZoomOut).
+    pub fmap: Mat<f64>,
+    pub p2p: Vec<u32>,
+    /// Seconds: descriptors, fit, ZoomOut.
+    pub seconds_descr: f64,
+    pub seconds_fit: f64,
+    pub seconds_zoomout: f64,
+}
+
+/// WKS descriptors of a shape, M-normalized, subsampled.
+pub fn shape_descriptors(s: &Shape, cfg: &MatchConfig) -> Mat<f64> {
+    let d = descriptors::wks(&s.basis, cfg.n_descr, cfg.k_descr.min(s.basis.k()), None);
+    let step = cfg.subsample_step.max(1);
+    let mut d = Mat::from_fn(d.nrows(), d.ncols().div_ceil(step), |i, j| d[(i, j * step)]);
+    descriptors::normalize_columns(&mut d, &s.ops.mass);
+    d
+}
+
+/// Matches shape 1 to shape 2 (point map 2 → 1). `on_zoomout` receives each ZoomOut size.
+pub fn match_shapes(s1: &Shape, s2: &Shape, cfg: &MatchConfig, on_zoomout: impl FnMut(usize)) -> Result<MatchResult> {
+    let t = Instant::now();
+    let (d1, d2) = rayon::join(|| shape_descriptors(s1, cfg), || shape_descriptors(s2, cfg));
+    let seconds_descr = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let f1 = FitShape { mesh: &s1.mesh, basis: &s1.basis, mass: &s1.ops.mass, faces: &s1.faces, descriptors: &d1 };
+    let f2 = FitShape { mesh: &s2.mesh, basis: &s2.basis, mass: &s2.ops.mass, faces: &s2.faces, descriptors: &d2 };
+    let fmap_init = fmap::fit(&f1, &f2, cfg.k_fit, cfg.k_fit, &cfg.weights)?;
+    let p2p_init = fmap::fmap_to_p2p(fmap_init.as_ref(), &s1.basis, &s2.basis);
+    let seconds_fit = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let (fmap, p2p) = match cfg.zoomout {
+        Some((end, step)) => fmap::zoomout(&fmap_init, &s1.basis, &s2.basis, &s2.ops.mass, end, step, on_zoomout)?,
+        None => (fmap_init.clone(), p2p_init.clone()),
+    };
+    let seconds_zoomout = t.elapsed().as_secs_f64();
+    Ok(MatchResult { fmap_init, p2p_init, fmap, p2p, seconds_descr, seconds_fit, seconds_zoomout })
+}
