@@ -1,7 +1,7 @@
 //! Matches ordered FAUST_r pairs with the default pipeline and prints per-pair errors and
 //! timings (the library-level twin of `kiln bench spectral --pairs 72`).
 //!
-//! `cargo run --release -p kiln-spectral --example faust_pairs -- $KILN_DATA/shapes/faust_r [N]`
+//! `cargo run --release -p kiln-spectral --example faust_pairs -- $KILN_DATA/shapes/faust_r [N | 7>0,8>1]`
 
 use kiln_spectral::eval::{read_vts, GroundTruthDistances};
 use kiln_spectral::geodesic::HeatGeodesics;
@@ -11,10 +11,30 @@ use std::time::Instant;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let dir = std::path::PathBuf::from(args.get(1).ok_or("usage: faust_pairs FAUST_R_DIR [N_PAIRS]")?);
-    let n: usize = args.get(2).map_or(Ok(72), |s| s.parse())?;
-    let cfg = MatchConfig::default();
-    let pairs: Vec<(usize, usize)> = (0..9).flat_map(|i| (0..9).filter(move |&j| j != i).map(move |j| (i, j))).collect();
-    let pairs: Vec<(usize, usize)> = pairs.iter().step_by((72 / n.max(1)).max(1)).take(n).copied().collect();
+    let mut cfg = MatchConfig::default();
+    // KILN_SINGLE_START=1: pyFM's protocol exactly (one fitted size, K = 30).
+    if std::env::var_os("KILN_SINGLE_START").is_some() {
+        cfg.extra_fit_sizes.clear();
+    }
+    // Experiment knobs: KILN_FM=descr,lap,dcomm,orient,K,subsample.
+    if let Ok(v) = std::env::var("KILN_FM") {
+        let v: Vec<f64> = v.split(',').map(|x| x.parse()).collect::<Result<_, _>>()?;
+        (cfg.weights.descr, cfg.weights.lap, cfg.weights.dcomm, cfg.weights.orient) = (v[0], v[1], v[2], v[3]);
+        cfg.k_fit = v[4] as usize;
+        cfg.subsample_step = v[5] as usize;
+    }
+    let all: Vec<(usize, usize)> = (0..9).flat_map(|i| (0..9).filter(move |&j| j != i).map(move |j| (i, j))).collect();
+    // Either a count (spread over the 72 pairs) or a list like "7>0,8>1" (B>A).
+    let arg = args.get(2).map_or("72", |s| s.as_str());
+    let pairs: Vec<(usize, usize)> = if arg.contains('>') {
+        arg.split(',').map(|p| {
+            let (b, a) = p.split_once('>').ok_or("pairs look like 7>0,8>1")?;
+            Ok::<_, Box<dyn std::error::Error>>((a.trim().parse()?, b.trim().parse()?))
+        }).collect::<Result<_, _>>()?
+    } else {
+        let n: usize = arg.parse()?;
+        all.iter().step_by((72 / n.max(1)).max(1)).take(n).copied().collect()
+    };
     let (mut sum0, mut sum1, mut secs, mut errs) = (0.0, 0.0, 0.0, vec![]);
     let mut gt: Option<(usize, GroundTruthDistances)> = None;
     for &(i, j) in &pairs {
@@ -32,7 +52,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let g = &gt.as_ref().unwrap().1;
         let (e0, e1) = (g.mean_error_x100(&vb, &r.p2p_init), g.mean_error_x100(&vb, &r.p2p));
-        println!("{j:03}->{i:03} init {e0:6.2} zoomout {e1:6.2}  {total:.2}s (eigen {te:.2} descr {:.2} fit {:.2} zo {:.2})", r.seconds_descr, r.seconds_fit, r.seconds_zoomout);
+        // Against the left/right-mirrored ground truth: small here means a symmetry flip.
+        let vb_sym = read_vts(dir.join(format!("cor/tr_reg_{j:03}.sym.vts")), b.mesh.num_vertices())?;
+        let es = g.mean_error_x100(&vb_sym, &r.p2p);
+        println!("{j:03}->{i:03} init {e0:6.2} zoomout {e1:6.2} (vs mirrored truth {es:6.2})  {total:.2}s (eigen {te:.2} descr {:.2} fit {:.2} zo {:.2})", r.seconds_descr, r.seconds_fit, r.seconds_zoomout);
         sum0 += e0;
         sum1 += e1;
         secs += total;

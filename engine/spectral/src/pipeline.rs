@@ -64,11 +64,17 @@ pub struct MatchConfig {
     pub weights: FitWeights,
     /// ZoomOut (start is `k_fit`): end size and step.
     pub zoomout: Option<(usize, usize)>,
+    /// Extra fitted map sizes tried besides `k_fit` (multi-start): each is refined by ZoomOut
+    /// up to `probe_size`, the one whose map commutes best with the Laplacians (resolvent
+    /// mask, an isometry score needing no ground truth) continues to the end. Empty: pyFM's
+    /// single start.
+    pub extra_fit_sizes: Vec<usize>,
+    pub probe_size: usize,
 }
 
 impl Default for MatchConfig {
     fn default() -> Self {
-        Self { k_basis: 200, n_descr: 100, k_descr: 128, subsample_step: 2, k_fit: 30, weights: FitWeights::default(), zoomout: Some((110, 5)) }
+        Self { k_basis: 200, n_descr: 100, k_descr: 128, subsample_step: 2, k_fit: 30, weights: FitWeights::default(), zoomout: Some((110, 5)), extra_fit_sizes: vec![20, 50], probe_size: 60 }
     }
 }
 
@@ -85,6 +91,22 @@ pub struct MatchResult {
     pub seconds_descr: f64,
     pub seconds_fit: f64,
     pub seconds_zoomout: f64,
+}
+
+/// How far a map is from commuting with the Laplacians: `Σ mask_ij C_ij² / Σ C_ij²` with pyFM's
+/// resolvent mask (0 for an exact isometry; wrong partial matches mix distant frequencies).
+pub fn commutativity_score(c: &Mat<f64>, b1: &Basis, b2: &Basis) -> f64 {
+    let (k2, k1) = (c.nrows(), c.ncols());
+    let mask = fmap::resolvent_mask(&b1.eigenvalues[..k1], &b2.eigenvalues[..k2], 0.5);
+    let (mut num, mut den) = (0.0, 0.0);
+    for j in 0..k1 {
+        for i in 0..k2 {
+            let c2 = c[(i, j)] * c[(i, j)];
+            num += mask[(i, j)] * c2;
+            den += c2;
+        }
+    }
+    num / den.max(f64::MIN_POSITIVE)
 }
 
 /// WKS descriptors of a shape, M-normalized, subsampled.
@@ -109,6 +131,20 @@ pub fn match_shapes(s1: &Shape, s2: &Shape, cfg: &MatchConfig, on_zoomout: impl 
     let seconds_fit = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let (fmap, p2p) = match cfg.zoomout {
+        Some((end, step)) if !cfg.extra_fit_sizes.is_empty() => {
+            let probe = cfg.probe_size.min(end);
+            let mut best: Option<(f64, Mat<f64>)> = None;
+            for &k in std::iter::once(&cfg.k_fit).chain(&cfg.extra_fit_sizes) {
+                let c0 = if k == cfg.k_fit { fmap_init.clone() } else { fmap::fit(&f1, &f2, k, k, &cfg.weights)? };
+                let c = if k < probe { fmap::zoomout(&c0, &s1.basis, &s2.basis, &s2.ops.mass, probe, step, |_| {})?.0 } else { c0 };
+                let score = commutativity_score(&c, &s1.basis, &s2.basis);
+                if best.as_ref().is_none_or(|(b, _)| score < *b) {
+                    best = Some((score, c));
+                }
+            }
+            let (_, c) = best.expect("at least one start");
+            fmap::zoomout(&c, &s1.basis, &s2.basis, &s2.ops.mass, end, step, on_zoomout)?
+        }
         Some((end, step)) => fmap::zoomout(&fmap_init, &s1.basis, &s2.basis, &s2.ops.mass, end, step, on_zoomout)?,
         None => (fmap_init.clone(), p2p_init.clone()),
     };

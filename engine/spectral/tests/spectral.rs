@@ -211,9 +211,10 @@ fn cactus_and_faust_pairs_match_within_thresholds() {
     let exact = moved.iter().enumerate().filter(|(i, &v)| v == *i as f64).count();
     assert!(exact as f64 > 0.5 * f.len() as f64, "only {exact} vertices map to themselves");
 
-    // Two FAUST_r pairs (different connectivity), every 4th ground-truth point.
+    // FAUST_r pairs (different connectivity), every 4th ground-truth point. 007 → 001 is one of
+    // the pairs a single K = 30 start leaves at ~15 (partial mismatch); multi-start fixes it.
     let faust = data.join("shapes/faust_r");
-    for (i, j, max_err) in [(0, 1, 4.0), (2, 5, 4.0)] {
+    for (i, j, max_err) in [(0, 1, 4.0), (2, 5, 4.0), (1, 7, 4.0)] {
         let a = Shape::load(faust.join(format!("tr_reg_{i:03}.off")), cfg.k_basis).unwrap();
         let b = Shape::load(faust.join(format!("tr_reg_{j:03}.off")), cfg.k_basis).unwrap();
         let r = match_shapes(&a, &b, &cfg, |_| {}).unwrap();
