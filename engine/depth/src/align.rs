@@ -244,12 +244,12 @@ pub fn align_depths(views: &[AlignView], flows: &[FlowPair], params: &AlignParam
             o[k] = theta[2 * k + 1];
         }
         if let Some(bound) = params.min_scale {
-            let mut changed = false;
-            for k in 0..n {
-                if !clamped[k] && s[k] < bound {
-                    clamped[k] = true;
-                    changed = true;
-                }
+            // One view at a time, the most negative first: a view pulled below the bound by
+            // another's contradicting depth recovers once that one is held.
+            let worst = (0..n).filter(|&k| !clamped[k] && s[k] < bound).min_by(|&a, &b| s[a].total_cmp(&s[b]));
+            let changed = worst.is_some();
+            if let Some(k) = worst {
+                clamped[k] = true;
             }
             // Re-solve with the bound held (active set); a few rounds so the weights follow.
             if changed && round + 1 >= rounds + extra {

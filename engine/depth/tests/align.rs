@@ -177,3 +177,27 @@ fn alignment_rejects_bad_input() {
     assert!(matches!(e, DepthError::Size { .. }));
     assert!(e.to_string().contains("8×6") && e.to_string().contains("160×120"), "{e}");
 }
+
+#[test]
+fn a_depth_map_that_contradicts_the_geometry_gets_a_clamped_scale() {
+    let mut s = scene();
+    // View 1's "monocular" depth has the order reversed (near ↔ far): only a negative scale
+    // would fit, so it is held at 0 (a constant depth) and reported.
+    s.observed[1].values.iter_mut().for_each(|z| *z = 12.0 - *z);
+    let a = run(&s, &s.flows);
+    eprintln!("reversed view 1: scale {:?}, shift {:?}, clamped {:?}", a.scale, a.shift, a.clamped);
+    // (The other views may be dragged to planes too: with one of three depth maps reversed, the
+    // robust optimum is degenerate. What matters is no flipped order and no negative depth.)
+    assert!(a.clamped[1]);
+    assert_eq!(a.scale[1], 0.0);
+    assert!(a.scale.iter().all(|s| *s >= 0.0));
+    assert!(a.shift[1] > 3.0 && a.shift[1] < 7.0, "view 1 should sit at the scene's depth, got {}", a.shift[1]);
+    for i in 0..3 {
+        assert!(a.apply(i, &s.observed[i]).values.iter().all(|z| *z > 0.0));
+    }
+    // Unconstrained, the same data gives the negative scale.
+    let views: Vec<AlignView> = s.cams.iter().zip(&s.observed).map(|(c, d)| AlignView { camera: c, depth: d }).collect();
+    let pairs: Vec<FlowPair> = s.flows.iter().map(|(i, j, f)| FlowPair { from: *i, to: *j, flow: f }).collect();
+    let free = align_depths(&views, &pairs, &AlignParams { min_scale: None, ..Default::default() }).unwrap();
+    assert!(free.scale[1] < 0.0, "{:?}", free.scale);
+}
