@@ -148,6 +148,15 @@ pub fn align_depths(views: &[AlignView], flows: &[FlowPair], params: &AlignParam
                 of: format!("view {i}"),
             });
         }
+        let n_px = w * h;
+        if f.u.len() != n_px || f.v.len() != n_px || f.valid.len() != n_px {
+            return Err(DepthError::Input(format!(
+                "flow {i}→{j}: u/v/valid hold {}/{}/{} values, a {w}×{h} field needs {n_px}",
+                f.u.len(),
+                f.v.len(),
+                f.valid.len()
+            )));
+        }
         let (wj, hj) = (views[j].camera.width as usize, views[j].camera.height as usize);
         let zj = &depths[j].values;
         for y in (0..h).step_by(stride) {
