@@ -1,0 +1,34 @@
+//! Small networks on Burn 0.22, running on the wgpu device kiln creates (see kiln-gpu).
+//!
+//! - [`device`]: registers kiln's own wgpu instance/adapter/device/queue with Burn once per
+//!   process, so Burn's kernels and kiln's kernels share one device and one queue.
+//! - [`decoder`]: CoherentGS's implicit convolutional decoder (a fixed per-view code upsampled
+//!   by conv stages to one output per depth layer).
+//! - [`adamw`]: AdamW with the triangular2 cyclic learning rate the decoders train with.
+//!
+//! Data exchange with kiln's buffers goes through the host: Burn 0.22's public `Tensor` keeps
+//! its storage handle private (`Tensor::primitive` is crate-private behind the dispatch
+//! layer), so a tensor cannot be bound as a `wgpu::Buffer` without patching Burn. See
+//! [`decoder::ConvDecoder::forward_host`] / [`decoder::DecoderPass::backward_host`] and
+//! docs/COHERENTGS.md for the measured cost of that round trip.
+
+pub mod adamw;
+pub mod decoder;
+pub mod device;
+
+pub use adamw::{AdamW, CyclicLr};
+pub use decoder::{ConvDecoder, DecoderConfig, DecoderPass};
+pub use device::burn_device;
+
+/// Errors from the network layer.
+#[derive(Debug, thiserror::Error)]
+pub enum NnError {
+    #[error("Burn could not use kiln's wgpu device: {0}")]
+    Init(String),
+    #[error("Burn's device is registered for another GPU context; kiln-nn shares one context per process")]
+    OtherContext,
+    #[error("decoder: {0}")]
+    Shape(String),
+    #[error("reading a tensor back from the GPU failed: {0}")]
+    Read(String),
+}

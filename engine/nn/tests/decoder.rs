@@ -1,0 +1,90 @@
+//! The decoder on kiln's own device (lavapipe in CI): Burn's autodiff gradients against central
+//! finite differences of the same network, and an optimizer step that lowers a loss.
+
+use kiln_gpu::GpuContext;
+use kiln_nn::{burn_device, ConvDecoder, DecoderConfig, NnError};
+
+fn lcg(seed: &mut u64) -> f32 {
+    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    ((*seed >> 40) as f32) / (1u64 << 24) as f32 * 2.0 - 1.0
+}
+
+/// A small decoder (7×10 output, 4 stages) with weights large enough that every LeakyReLU
+/// branch is exercised.
+fn small(device: &burn::tensor::Device) -> ConvDecoder {
+    let mut c = DecoderConfig::new(7, 10, 1, 1, 3);
+    c.width_multipliers = vec![4, 3, 2];
+    c.out_channels = 3;
+    c.frequencies = 3;
+    c.init_std = 0.4;
+    c.seed = 11;
+    ConvDecoder::new(c, device).unwrap()
+}
+
+#[test]
+fn decoder_gradient_matches_finite_differences() {
+    let ctx = GpuContext::shared().unwrap();
+    let device = burn_device(&ctx).unwrap();
+    let mut dec = small(&device);
+    assert_eq!(dec.config.stage_sizes(), vec![[1, 2], [2, 3], [4, 5], [7, 10]]);
+    let pass = dec.forward_host().unwrap();
+    assert_eq!(pass.values.len(), 3 * 7 * 10);
+    let mut s = 5u64;
+    let upstream: Vec<f32> = (0..pass.values.len()).map(|_| lcg(&mut s)).collect();
+    let loss = |values: &[f32]| values.iter().zip(&upstream).map(|(a, b)| (*a as f64) * (*b as f64)).sum::<f64>();
+    let grads = dec.gradients(pass, &upstream).unwrap().to_host().unwrap();
+    let params = dec.parameters_host().unwrap();
+    assert_eq!(grads.len(), params.len());
+
+    // Central differences in f64 sums of f32 forwards; eps balances rounding and curvature.
+    let eps = 1e-2f32;
+    let mut checked = 0;
+    let mut worst = 0.0f64;
+    for (t, p) in params.iter().enumerate() {
+        let picks = [0, p.len() / 3, p.len() / 2, p.len() - 1];
+        for &i in picks.iter() {
+            let mut plus = params.clone();
+            plus[t][i] += eps;
+            dec.set_parameters_host(&plus).unwrap();
+            let lp = loss(&dec.forward_host().unwrap().values);
+            let mut minus = params.clone();
+            minus[t][i] -= eps;
+            dec.set_parameters_host(&minus).unwrap();
+            let lm = loss(&dec.forward_host().unwrap().values);
+            let fd = (lp - lm) / (2.0 * eps as f64);
+            let g = grads[t][i] as f64;
+            let err = (fd - g).abs() / (1e-2 + fd.abs().max(g.abs()));
+            worst = worst.max(err);
+            assert!(err < 0.03, "parameter tensor {t} index {i}: finite difference {fd}, autodiff {g}");
+            checked += 1;
+        }
+    }
+    eprintln!("decoder FD check: {checked} parameters, worst relative error {worst:.2e} on {}", ctx.describe());
+}
+
+#[test]
+fn adamw_steps_lower_a_loss_and_bad_gradients_are_rejected() {
+    let ctx = GpuContext::shared().unwrap();
+    let device = burn_device(&ctx).unwrap();
+    let mut dec = small(&device);
+    // Pull every output towards 0.3: L = ½ Σ (out − 0.3)², dL/dout = out − 0.3.
+    let loss = |v: &[f32]| v.iter().map(|x| 0.5 * (x - 0.3) * (x - 0.3)).sum::<f32>();
+    let first = dec.forward_host().unwrap();
+    let l0 = loss(&first.values);
+    let mut pass = first;
+    for _ in 0..30 {
+        let g: Vec<f32> = pass.values.iter().map(|x| x - 0.3).collect();
+        dec.step(pass, &g, 1e-2).unwrap();
+        pass = dec.forward_host().unwrap();
+    }
+    let l1 = loss(&pass.values);
+    assert!(l1 < 0.5 * l0, "30 AdamW steps: loss {l0} → {l1}");
+    let short = vec![0.0; 5];
+    assert!(matches!(dec.step(pass, &short, 1e-3), Err(NnError::Shape(_))));
+    // A bad configuration is an error, not a panic.
+    let mut c = DecoderConfig::new(0, 10, 1, 0, 2);
+    assert!(ConvDecoder::new(c.clone(), &device).is_err());
+    c.height = 8;
+    c.view = 2;
+    assert!(ConvDecoder::new(c, &device).is_err());
+}
