@@ -146,6 +146,9 @@ impl ViewerState {
         };
         self.controller = CameraController::new(home, b.up, b.radius);
         self.style.sh_degree = scene.sh_degree();
+        if let Some(bg) = scene.background() {
+            self.style.background = bg;
+        }
         self.style.depth_range = self.controller.depth_range();
         self.scene = Some(scene);
         self.scene_version += 1;
@@ -330,6 +333,10 @@ impl ViewerState {
         let Some(scene) = &self.scene else { return };
         let size = 0.08 * self.controller.scene_radius;
         for (i, dc) in scene.cameras().iter().enumerate() {
+            // The camera we are looking through would only outline the viewport.
+            if dc.camera.center().distance(view.center()) < 1e-3 * self.controller.scene_radius {
+                continue;
+            }
             let color = if Some(i) == self.selected_camera {
                 egui::Color32::YELLOW
             } else if dc.split == "test" {

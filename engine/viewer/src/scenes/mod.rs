@@ -66,6 +66,10 @@ pub trait SceneKind {
     fn cameras(&self) -> &[DatasetCamera] {
         &[]
     }
+    /// The background the scene was fitted against (white for NeRF scenes), if known.
+    fn background(&self) -> Option<[f32; 3]> {
+        None
+    }
     /// Highest SH degree the scene has (0 for kinds without SH).
     fn sh_degree(&self) -> u32 {
         0

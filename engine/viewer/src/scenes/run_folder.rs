@@ -33,7 +33,8 @@ pub fn open(ctx: &Arc<GpuContext>, folder: &Path) -> Result<SplatScene, ViewErro
     // The splats are worth showing even when the dataset has moved: cameras are optional, and
     // why they are missing goes to the stats.
     match load_cameras(&config_path) {
-        Ok(cameras) => {
+        Ok((cameras, background)) => {
+            scene.background = background;
             if let Some(b) = camera_bounds(&cameras, scene.cloud().means.as_slice()) {
                 scene.set_bounds(b);
             }
@@ -48,17 +49,19 @@ pub fn open(ctx: &Arc<GpuContext>, folder: &Path) -> Result<SplatScene, ViewErro
 }
 
 /// The dataset's train and test cameras at the resolution the run was fitted at.
-pub fn load_cameras(config_path: &Path) -> Result<Vec<DatasetCamera>, ViewError> {
+/// Also the background the run was fitted against.
+pub fn load_cameras(config_path: &Path) -> Result<(Vec<DatasetCamera>, Option<[f32; 3]>), ViewError> {
     let text = std::fs::read_to_string(config_path).map_err(|e| ViewError::Io { path: config_path.to_path_buf(), message: e.to_string() })?;
     let config: RunConfig =
         serde_json::from_str(&text).map_err(|e| ViewError::Io { path: config_path.to_path_buf(), message: format!("not a kiln run config: {e}") })?;
     let Some(dataset) = config.dataset else {
-        return Ok(Vec::new()); // the built-in demo scene has no dataset on disk
+        return Ok((Vec::new(), config.background)); // the built-in demo scene has no dataset on disk
     };
     let opts = LoadOptions { resolution: config.resolution, background: config.background.map(Vec3::from), ..Default::default() };
     let ds = Dataset::load_with(&dataset, &opts)?;
     let tag = |split: &'static str| move |v: &kiln_scene::View| DatasetCamera { name: v.name.clone(), camera: v.camera, image: Some(v.image_path.clone()), split };
-    Ok(ds.train.iter().map(tag("train")).chain(ds.test.iter().map(tag("test"))).collect())
+    let cameras = ds.train.iter().map(tag("train")).chain(ds.test.iter().map(tag("test"))).collect();
+    Ok((cameras, Some(ds.background.to_array())))
 }
 
 /// Framing from the cameras: up is their mean up direction (datasets disagree on which world

@@ -22,6 +22,8 @@ pub struct SplatScene {
     renderer: SplatRenderer,
     presenter: Presenter,
     pub cameras: Vec<DatasetCamera>,
+    /// The dataset's background (run folders).
+    pub background: Option<[f32; 3]>,
     bounds: Bounds,
     /// Where the cloud came from (file, run folder, or "live training").
     pub source: String,
@@ -53,6 +55,7 @@ impl SplatScene {
             renderer: SplatRenderer::new(ctx.clone())?,
             presenter: Presenter::new(ctx)?,
             cameras: Vec::new(),
+            background: None,
             bounds,
             source,
         })
@@ -127,6 +130,10 @@ impl SceneKind for SplatScene {
 
     fn as_splats_mut(&mut self) -> Option<&mut SplatScene> {
         Some(self)
+    }
+
+    fn background(&self) -> Option<[f32; 3]> {
+        self.background
     }
 
     fn draw(&mut self, ctx: &Arc<GpuContext>, camera: &Camera, style: &ViewStyle, target: &Target, mut timer: Option<&mut GpuTimer>) -> Result<(), ViewError> {
