@@ -29,13 +29,14 @@ pub struct Scene {
 
 impl Scene {
     /// Decodes the dataset's images (in parallel). `max_train_views` keeps that many training
-    /// views, evenly spaced (for sparse-view runs).
+    /// views, evenly spaced from the first to the last (RegNeRF's sparse-view protocol:
+    /// indices round(linspace(0, n − 1, k)) of the training split).
     pub fn from_dataset(ds: &Dataset, max_train_views: Option<usize>) -> Result<Scene, DatasetError> {
         ds.preload()?;
         let mut train: Vec<&kiln_scene::View> = ds.train.iter().collect();
         if let Some(k) = max_train_views.filter(|&k| k > 0 && k < train.len()) {
             let n = train.len();
-            train = (0..k).map(|i| train[i * n / k]).collect();
+            train = Scene::spread(n, k).into_iter().map(|i| train[i]).collect();
         }
         let to_view = |v: &kiln_scene::View| -> Result<SceneView, DatasetError> {
             Ok(SceneView { name: v.name.clone(), camera: v.camera, image: v.image()? })
@@ -44,6 +45,14 @@ impl Scene {
         let test = ds.test.iter().map(to_view).collect::<Result<Vec<_>, _>>()?;
         let center = Scene::look_center(&train);
         Ok(Scene { extent: ds.scene_extent(), background: ds.background, points: ds.points.clone(), train, test, center })
+    }
+
+    /// `k` indices of `0..n` at round(linspace(0, n − 1, k)) (k ≥ 1).
+    pub fn spread(n: usize, k: usize) -> Vec<usize> {
+        if k <= 1 || n <= 1 {
+            return vec![0];
+        }
+        (0..k).map(|i| ((i * (n - 1)) as f64 / (k - 1) as f64).round() as usize).collect()
     }
 
     /// Extent from the training cameras (3DGS's rule) and their look-at centre.
@@ -99,5 +108,13 @@ mod tests {
         assert!(Scene::look_center(&ring).distance(target) < 1e-3);
         let rig: Vec<SceneView> = (0..6).map(|i| view(Vec3::new(i as f32 * 0.1, 0.0, 0.0), Vec3::new(i as f32 * 0.1, 0.0, 5.0))).collect();
         assert!(Scene::look_center(&rig).distance(Vec3::new(0.25, 0.0, 0.0)) < 1e-4);
+    }
+
+    #[test]
+    fn sparse_views_follow_regnerf() {
+        // LLFF fern: 20 images, every 8th held out → 17 training views; 3 views → 0, 8, 16.
+        assert_eq!(Scene::spread(17, 3), vec![0, 8, 16]);
+        assert_eq!(Scene::spread(17, 2), vec![0, 16]);
+        assert_eq!(Scene::spread(10, 4), vec![0, 3, 6, 9]);
     }
 }

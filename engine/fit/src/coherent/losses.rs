@@ -1,0 +1,319 @@
+//! CoherentGS's host-side geometry and losses (`../shared/methods/coherentgs.md`): pixel rays,
+//! the flow loss on world positions, multi-view TV on rendered disparity and the pyramid L1
+//! levels. Each returns its value and accumulates dL/d(input); tests check them against
+//! finite differences.
+//!
+//! Why on the host: these terms work on per-pixel maps of one image size (a few hundred
+//! thousand values), and the decoder's outputs and gradients cross the host anyway (Burn 0.22
+//! exposes no wgpu buffer; see kiln-nn). The per-Gaussian rasterizer work stays on the GPU.
+
+use glam::Vec3;
+use kiln_scene::Camera;
+use rayon::prelude::*;
+
+/// World-space ray of every pixel centre, scaled so that its camera-space z is 1: the pixel's
+/// Gaussian sits at `camera centre + z · ray`.
+pub fn pixel_rays(cam: &Camera) -> Vec<Vec3> {
+    let r_t = cam.rotation.transpose();
+    (0..cam.height * cam.width)
+        .map(|p| {
+            let (x, y) = ((p % cam.width) as f32 + 0.5, (p / cam.width) as f32 + 0.5);
+            r_t * Vec3::new((x - cam.cx) / cam.fx, (y - cam.cy) / cam.fy, 1.0)
+        })
+        .collect()
+}
+
+/// Dense correspondences from one training view to another: pixel p of `from` matches
+/// p + flow[p] of `to` (pixel units), trusted where `mask[p]` is 1 (forward–backward check).
+#[derive(Clone, Debug)]
+pub struct FlowField {
+    pub from: usize,
+    pub to: usize,
+    pub width: u32,
+    pub height: u32,
+    pub flow: Vec<[f32; 2]>,
+    pub mask: Vec<f32>,
+}
+
+/// Bilinear sample of a vec3 map at continuous pixel-index coordinates; `None` outside.
+/// Returns the value and the four (index, weight) taps.
+fn bilinear(map: &[Vec3], w: usize, h: usize, x: f32, y: f32) -> Option<(Vec3, [(usize, f32); 4])> {
+    if !(x >= 0.0 && y >= 0.0 && x <= (w - 1) as f32 && y <= (h - 1) as f32) {
+        return None;
+    }
+    let (x0, y0) = ((x.floor() as usize).min(w.saturating_sub(2)), (y.floor() as usize).min(h.saturating_sub(2)));
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let taps = [
+        (y0 * w + x0, (1.0 - fx) * (1.0 - fy)),
+        (y0 * w + x1, fx * (1.0 - fy)),
+        (y1 * w + x0, (1.0 - fx) * fy),
+        (y1 * w + x1, fx * fy),
+    ];
+    let v = taps.iter().map(|&(i, t)| map[i] * t).sum();
+    Some((v, taps))
+}
+
+/// L_flow with `reference` as view i: Σ_j mean over the 3×H×W map of
+/// |warp(X_j, F_i→j) ⊙ M − X_i ⊙ M| (PyTorch's L1 mean). Correspondences that land outside
+/// view j count as masked (the reference samples zeros there, which its mask also excludes).
+/// Gradients go to both views' position maps in `grads`.
+pub fn flow_loss(positions: &[Vec<Vec3>], flows: &[FlowField], reference: usize, grads: &mut [Vec<Vec3>]) -> f32 {
+    let mut total = 0.0f64;
+    for f in flows.iter().filter(|f| f.from == reference && f.to != reference) {
+        let (w, h) = (f.width as usize, f.height as usize);
+        let norm = 1.0 / (3.0 * (w * h) as f32);
+        let (xi, xj) = (&positions[f.from], &positions[f.to]);
+        // Per pixel of i: its loss, its gradient on X_i and the taps into X_j.
+        let terms: Vec<(f32, usize, Vec3, [(usize, f32); 4])> = (0..w * h)
+            .into_par_iter()
+            .filter_map(|p| {
+                let m = f.mask[p];
+                if m <= 0.0 {
+                    return None;
+                }
+                let [dx, dy] = f.flow[p];
+                let (sx, sy) = ((p % w) as f32 + dx, (p / w) as f32 + dy);
+                let (v, taps) = bilinear(xj, w, h, sx, sy)?;
+                let d = (v - xi[p]) * m;
+                let g = Vec3::new(d.x.signum(), d.y.signum(), d.z.signum()) * (m * norm);
+                Some(((d.x.abs() + d.y.abs() + d.z.abs()) * norm, p, g, taps))
+            })
+            .collect();
+        for (l, p, g, taps) in terms {
+            total += l as f64;
+            grads[f.from][p] -= g;
+            for (i, t) in taps {
+                grads[f.to][i] += g * t;
+            }
+        }
+    }
+    total as f32
+}
+
+/// dL/d(output) of the total-variation regularizer below.
+fn tv_accumulate(x: &[f32], channels: usize, w: usize, h: usize, weight: f32, grad: &mut [f32]) -> f32 {
+    let nx = (channels * h * (w.max(1) - 1)) as f32;
+    let ny = (channels * (h.max(1) - 1) * w) as f32;
+    let mut loss = 0.0f64;
+    for c in 0..channels {
+        let o = c * w * h;
+        for y in 0..h {
+            for xx in 0..w {
+                let i = o + y * w + xx;
+                if xx + 1 < w && nx > 0.0 {
+                    let d = x[i + 1] - x[i];
+                    loss += (d.abs() / nx) as f64;
+                    let g = weight * d.signum() / nx;
+                    grad[i + 1] += g;
+                    grad[i] -= g;
+                }
+                if y + 1 < h && ny > 0.0 {
+                    let d = x[i + w] - x[i];
+                    loss += (d.abs() / ny) as f64;
+                    let g = weight * d.signum() / ny;
+                    grad[i + w] += g;
+                    grad[i] -= g;
+                }
+            }
+        }
+    }
+    weight * loss as f32
+}
+
+/// L_multi = γ·tv(M ⊙ δ) + (1 − γ)·tv(δ) on the rendered disparity δ = 1/(d + 1),
+/// d = depth_sum / (alpha + 1e-6); tv(x) = mean|∂x/∂u| + mean|∂x/∂v|; M ⊙ δ stacks one masked
+/// copy per depth layer (`layers[p]` = the pixel's layer). Returns the loss and adds
+/// dL/d(depth_sum), dL/d(alpha) scaled by `weight`.
+#[allow(clippy::too_many_arguments)]
+pub fn disparity_tv(
+    depth_sum: &[f32],
+    alpha: &[f32],
+    layers: &[u8],
+    layer_count: usize,
+    gamma: f32,
+    w: usize,
+    h: usize,
+    weight: f32,
+    grad_depth: &mut [f32],
+    grad_alpha: &mut [f32],
+) -> f32 {
+    let n = w * h;
+    let d: Vec<f32> = (0..n).map(|p| depth_sum[p] / (alpha[p] + 1e-6)).collect();
+    let disp: Vec<f32> = d.iter().map(|&d| 1.0 / (d + 1.0)).collect();
+    let mut g_disp = vec![0.0f32; n];
+    let mut loss = tv_accumulate(&disp, 1, w, h, (1.0 - gamma) * weight, &mut g_disp);
+    if gamma > 0.0 && layer_count > 0 {
+        let mut masked = vec![0.0f32; layer_count * n];
+        for p in 0..n {
+            let c = layers[p] as usize;
+            if c < layer_count {
+                masked[c * n + p] = disp[p];
+            }
+        }
+        let mut g_masked = vec![0.0f32; layer_count * n];
+        loss += tv_accumulate(&masked, layer_count, w, h, gamma * weight, &mut g_masked);
+        for p in 0..n {
+            let c = layers[p] as usize;
+            if c < layer_count {
+                g_disp[p] += g_masked[c * n + p];
+            }
+        }
+    }
+    for p in 0..n {
+        // δ = 1/(d+1), d = D/(A+ε).
+        let g_d = -g_disp[p] / ((d[p] + 1.0) * (d[p] + 1.0));
+        let inv = 1.0 / (alpha[p] + 1e-6);
+        grad_depth[p] += g_d * inv;
+        grad_alpha[p] -= g_d * depth_sum[p] * inv * inv;
+    }
+    loss
+}
+
+/// 2×2 average pool of an interleaved `w × h × c` image (odd edges dropped, as PyTorch).
+fn pool2(img: &[f32], w: usize, h: usize, c: usize) -> (Vec<f32>, usize, usize) {
+    let (w2, h2) = (w / 2, h / 2);
+    let mut out = vec![0.0; w2 * h2 * c];
+    for y in 0..h2 {
+        for x in 0..w2 {
+            for k in 0..c {
+                let at = |xx: usize, yy: usize| img[(yy * w + xx) * c + k];
+                out[(y * w2 + x) * c + k] = 0.25 * (at(2 * x, 2 * y) + at(2 * x + 1, 2 * y) + at(2 * x, 2 * y + 1) + at(2 * x + 1, 2 * y + 1));
+            }
+        }
+    }
+    (out, w2, h2)
+}
+
+/// Σ_{l ≥ 1} weights[l] · L1 at pyramid level l (level 0 is the GPU loss's); adds
+/// dL/d(image) · `scale` into `grad`. Interleaved `w × h × c` images.
+pub fn pyramid_l1(image: &[f32], target: &[f32], w: usize, h: usize, c: usize, weights: &[f32], scale: f32, grad: &mut [f32]) -> f32 {
+    let (mut img, mut tgt, mut lw, mut lh) = (image.to_vec(), target.to_vec(), w, h);
+    let mut loss = 0.0;
+    for (level, &wl) in weights.iter().enumerate().skip(1) {
+        let (a, w2, h2) = pool2(&img, lw, lh, c);
+        let (b, _, _) = pool2(&tgt, lw, lh, c);
+        (img, tgt, lw, lh) = (a, b, w2, h2);
+        if lw == 0 || lh == 0 {
+            break;
+        }
+        let norm = 1.0 / (lw * lh * c) as f32;
+        let f = 1usize << level; // a level-l pixel averages f×f base pixels
+        for y in 0..lh {
+            for x in 0..lw {
+                for k in 0..c {
+                    let i = (y * lw + x) * c + k;
+                    let d = img[i] - tgt[i];
+                    loss += wl * d.abs() * norm;
+                    let g = scale * wl * d.signum() * norm / (f * f) as f32;
+                    for yy in y * f..(y + 1) * f {
+                        for xx in x * f..(x + 1) * f {
+                            grad[(yy * w + xx) * c + k] += g;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    scale * loss
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> f32 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((*seed >> 40) as f32) / (1u64 << 24) as f32
+    }
+
+    #[test]
+    fn rays_reproject_to_their_pixels() {
+        let cam = Camera::look_at(9, 7, 8.0, 8.5, Vec3::new(1.0, -0.5, -3.0), Vec3::ZERO, Vec3::NEG_Y);
+        let rays = pixel_rays(&cam);
+        for (p, r) in rays.iter().enumerate() {
+            let x = cam.world_to_camera(cam.center() + *r * 2.5);
+            assert!((x.z - 2.5).abs() < 1e-4);
+            let (u, v) = (cam.fx * x.x / x.z + cam.cx, cam.fy * x.y / x.z + cam.cy);
+            assert!((u - ((p % 9) as f32 + 0.5)).abs() < 1e-3 && (v - ((p / 9) as f32 + 0.5)).abs() < 1e-3);
+        }
+    }
+
+    #[test]
+    fn flow_loss_gradient_matches_finite_differences() {
+        let (w, h) = (6usize, 5usize);
+        let mut s = 7u64;
+        let positions: Vec<Vec<Vec3>> = (0..2).map(|_| (0..w * h).map(|_| Vec3::new(lcg(&mut s), lcg(&mut s), lcg(&mut s))).collect()).collect();
+        let flow = FlowField {
+            from: 0,
+            to: 1,
+            width: w as u32,
+            height: h as u32,
+            flow: (0..w * h).map(|_| [lcg(&mut s) * 1.6 - 0.8, lcg(&mut s) * 1.6 - 0.8]).collect(),
+            mask: (0..w * h).map(|p| if p % 5 == 0 { 0.0 } else { 1.0 }).collect(),
+        };
+        let flows = [flow];
+        let mut grads = vec![vec![Vec3::ZERO; w * h]; 2];
+        flow_loss(&positions, &flows, 0, &mut grads);
+        let eps = 1e-3f32;
+        for v in 0..2 {
+            for p in [0usize, 7, 13, 22, 29] {
+                for a in 0..3 {
+                    let mut plus = positions.clone();
+                    plus[v][p][a] += eps;
+                    let mut minus = positions.clone();
+                    minus[v][p][a] -= eps;
+                    let mut scratch = vec![vec![Vec3::ZERO; w * h]; 2];
+                    let fd = (flow_loss(&plus, &flows, 0, &mut scratch) - flow_loss(&minus, &flows, 0, &mut scratch)) / (2.0 * eps);
+                    assert!((fd - grads[v][p][a]).abs() < 2e-3, "view {v} pixel {p} axis {a}: fd {fd} vs {}", grads[v][p][a]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn disparity_tv_and_pyramid_gradients_match_finite_differences() {
+        let (w, h) = (7usize, 6usize);
+        let mut s = 3u64;
+        let alpha: Vec<f32> = (0..w * h).map(|_| 0.3 + 0.6 * lcg(&mut s)).collect();
+        let depth: Vec<f32> = alpha.iter().map(|a| a * (1.0 + 3.0 * lcg(&mut s))).collect();
+        let layers: Vec<u8> = (0..w * h).map(|p| ((p * 7) % 3) as u8).collect();
+        let f = |d: &[f32], a: &[f32]| {
+            let (mut gd, mut ga) = (vec![0.0; w * h], vec![0.0; w * h]);
+            disparity_tv(d, a, &layers, 3, 0.4, w, h, 5.0, &mut gd, &mut ga)
+        };
+        let (mut gd, mut ga) = (vec![0.0; w * h], vec![0.0; w * h]);
+        disparity_tv(&depth, &alpha, &layers, 3, 0.4, w, h, 5.0, &mut gd, &mut ga);
+        let eps = 1e-3;
+        for p in [0usize, 9, 20, 41] {
+            let mut dp = depth.clone();
+            dp[p] += eps;
+            let mut dm = depth.clone();
+            dm[p] -= eps;
+            let fd = (f(&dp, &alpha) - f(&dm, &alpha)) / (2.0 * eps);
+            assert!((fd - gd[p]).abs() < 2e-3 * (1.0 + fd.abs()), "depth {p}: {fd} vs {}", gd[p]);
+            let mut ap = alpha.clone();
+            ap[p] += eps;
+            let mut am = alpha.clone();
+            am[p] -= eps;
+            let fd = (f(&depth, &ap) - f(&depth, &am)) / (2.0 * eps);
+            assert!((fd - ga[p]).abs() < 2e-3 * (1.0 + fd.abs()), "alpha {p}: {fd} vs {}", ga[p]);
+        }
+
+        let (w, h, c) = (9usize, 8usize, 3usize);
+        let img: Vec<f32> = (0..w * h * c).map(|_| lcg(&mut s)).collect();
+        let tgt: Vec<f32> = (0..w * h * c).map(|_| lcg(&mut s)).collect();
+        let weights = [1.0, 0.25, 0.125, 1.0 / 16.0];
+        let mut g = vec![0.0; w * h * c];
+        pyramid_l1(&img, &tgt, w, h, c, &weights, 0.8, &mut g);
+        for i in [0usize, 5, 50, 100, 200] {
+            let mut p = img.clone();
+            p[i] += eps;
+            let mut m = img.clone();
+            m[i] -= eps;
+            let mut scratch = vec![0.0; w * h * c];
+            let fd = (pyramid_l1(&p, &tgt, w, h, c, &weights, 0.8, &mut scratch) - pyramid_l1(&m, &tgt, w, h, c, &weights, 0.8, &mut scratch)) / (2.0 * eps);
+            assert!((fd - g[i]).abs() < 1e-3, "pixel {i}: {fd} vs {}", g[i]);
+        }
+    }
+}

@@ -1,0 +1,600 @@
+//! CoherentGS (`../shared/methods/coherentgs.md`): sparse-view splatting with one Gaussian per
+//! input pixel, each moving only along its pixel ray.
+//!
+//! A step: the per-view decoders (Burn, on kiln's device) give depth offsets and opacities →
+//! positions on the ray (host) → GPU render of one random training view → GPU L1+SSIM plus the
+//! pyramid-L1 levels and the layer-masked disparity TV (host, on the read-back render) →
+//! GPU rasterizer backward → dL/d(depth) = dL/dμ · ray, plus the flow loss on world positions
+//! (host) → decoder backward and AdamW (Burn); SH rest, scales and rotations by kiln's GPU Adam.
+//! The host legs exist because Burn 0.22 keeps its tensors' buffers private (kiln-nn); the
+//! cost is measured by `kiln bench` style timing in docs/COHERENTGS.md.
+
+mod config;
+pub mod losses;
+pub mod prepare;
+
+pub use config::CoherentConfig;
+pub use losses::FlowField;
+
+use crate::scene::{Scene, SceneView};
+use crate::trainer::{FitError, LogPoint, ViewMetrics};
+use glam::Vec3;
+use kiln_gpu::adam::{AdamConfig, AdamGroup};
+use kiln_gpu::{GpuContext, Kernel};
+use kiln_nn::{ConvDecoder, CyclicLr, DecoderConfig};
+use kiln_splat::loss::{ImageLoss, LossConfig, LossValues};
+use kiln_splat::{sh_coeffs, GaussianCloud, GpuCloud, RenderOutput, RenderSettings};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+use std::sync::Arc;
+
+const SH_C0: f32 = 0.282_094_8;
+
+/// What CoherentGS starts from besides the images: per training view a depth map (camera z,
+/// world units, already aligned — see `prepare`), its depth layers, and flow between the views.
+#[derive(Clone, Debug, Default)]
+pub struct CoherentInputs {
+    /// `depth[v][y·w + x]` > 0.
+    pub depth: Vec<Vec<f32>>,
+    /// `layers[v][y·w + x]` < `layer_count`.
+    pub layers: Vec<Vec<u8>>,
+    pub layer_count: usize,
+    pub flows: Vec<FlowField>,
+}
+
+impl CoherentInputs {
+    fn validate(&self, views: &[SceneView]) -> Result<(), FitError> {
+        let bad = |m: String| Err(FitError::Invalid(m));
+        if views.len() < 2 {
+            return bad(format!("CoherentGS needs 2 to 4 training views, got {}", views.len()));
+        }
+        if self.depth.len() != views.len() || self.layers.len() != views.len() {
+            return bad(format!("{} depth maps and {} layer maps for {} views", self.depth.len(), self.layers.len(), views.len()));
+        }
+        for (v, view) in views.iter().enumerate() {
+            let n = (view.camera.width * view.camera.height) as usize;
+            if self.depth[v].len() != n {
+                return bad(format!(
+                    "depth map of view {} has {} values, the image is {}x{} ({n})",
+                    view.name,
+                    self.depth[v].len(),
+                    view.camera.width,
+                    view.camera.height
+                ));
+            }
+            if let Some(z) = self.depth[v].iter().find(|z| !(z.is_finite() && **z > 0.0)) {
+                return bad(format!("depth map of view {} has a non-positive or non-finite depth {z}", view.name));
+            }
+            if self.layers[v].len() != n || self.layers[v].iter().any(|&l| l as usize >= self.layer_count.max(1)) {
+                return bad(format!("layer map of view {} does not match the image or the {} layers", view.name, self.layer_count));
+            }
+        }
+        for f in &self.flows {
+            let (Some(a), Some(b)) = (views.get(f.from), views.get(f.to)) else {
+                return bad(format!("flow {} → {} names a view that does not exist", f.from, f.to));
+            };
+            let n = (a.camera.width * a.camera.height) as usize;
+            if (f.width, f.height) != (a.camera.width, a.camera.height) || (b.camera.width, b.camera.height) != (a.camera.width, a.camera.height) || f.flow.len() != n || f.mask.len() != n {
+                return bad(format!("flow {} → {} is {}x{}, the views are {}x{}", f.from, f.to, f.width, f.height, a.camera.width, a.camera.height));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Adam on host vectors (the no-decoder ablation's per-Gaussian parameters, whose gradients
+/// are on the host already).
+struct HostAdam {
+    m: Vec<f32>,
+    v: Vec<f32>,
+    t: i32,
+}
+
+impl HostAdam {
+    fn new(n: usize) -> Self {
+        HostAdam { m: vec![0.0; n], v: vec![0.0; n], t: 0 }
+    }
+
+    fn step(&mut self, params: &mut [f32], grads: &[f32], lr: &[f32]) {
+        self.t += 1;
+        let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-15f32);
+        let (bc1, bc2) = (1.0 - b1.powi(self.t), 1.0 - b2.powi(self.t));
+        for i in 0..params.len() {
+            self.m[i] = b1 * self.m[i] + (1.0 - b1) * grads[i];
+            self.v[i] = b2 * self.v[i] + (1.0 - b2) * grads[i] * grads[i];
+            params[i] -= lr[i.min(lr.len() - 1)] * (self.m[i] / bc1) / ((self.v[i] / bc2).sqrt() + eps);
+        }
+    }
+}
+
+/// Per-view geometry: pixel rays, base depth and layers.
+struct ViewGeom {
+    width: usize,
+    height: usize,
+    center: Vec3,
+    fy: f32,
+    rays: Vec<Vec3>,
+    layers: Vec<u8>,
+    base_depth: Vec<f32>,
+}
+
+/// Where the depth offsets and opacities come from: decoders, or free per-pixel parameters
+/// (the no-decoder ablation).
+enum Offsets {
+    Decoders { depth: Vec<ConvDecoder>, opacity: Vec<ConvDecoder>, depth_lr: CyclicLr, opacity_lr: CyclicLr },
+    Direct { depth: Vec<f32>, opacity: Vec<f32>, adam: HostAdam },
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ShShape {
+    n: u32,
+    k: u32,
+    _pad: [u32; 2],
+}
+
+pub struct CoherentTrainer {
+    ctx: Arc<GpuContext>,
+    pub scene: Scene,
+    pub config: CoherentConfig,
+    inputs: CoherentInputs,
+    geom: Vec<ViewGeom>,
+    /// Offset of each view's Gaussians in the cloud.
+    first: Vec<usize>,
+    n: usize,
+    offsets: Offsets,
+    base_logit: f32,
+    renderer: kiln_splat::SplatRenderer,
+    loss: ImageLoss,
+    loss_values: wgpu::Buffer,
+    pack: Kernel,
+    unpack: Kernel,
+    cloud: GpuCloud,
+    sh_dc: wgpu::Buffer,
+    sh_rest: wgpu::Buffer,
+    grad_dc: wgpu::Buffer,
+    grad_rest: wgpu::Buffer,
+    adam_rest: AdamGroup,
+    adam_scale: AdamGroup,
+    adam_rot: AdamGroup,
+    targets: Vec<wgpu::Buffer>,
+    /// Current Δz and opacity logits per Gaussian (host copies of the last step's).
+    dz: Vec<f32>,
+    logits: Vec<f32>,
+    pub step: u32,
+    pub history: Vec<LogPoint>,
+    rng: Xoshiro256PlusPlus,
+}
+
+fn logit(p: f32) -> f32 {
+    (p / (1.0 - p)).ln()
+}
+
+impl CoherentTrainer {
+    pub fn new(ctx: Arc<GpuContext>, scene: Scene, config: CoherentConfig, inputs: CoherentInputs) -> Result<Self, FitError> {
+        config.validate().map_err(FitError::Invalid)?;
+        inputs.validate(&scene.train)?;
+        let views = scene.train.len();
+        let geom: Vec<ViewGeom> = scene
+            .train
+            .iter()
+            .enumerate()
+            .map(|(v, sv)| ViewGeom {
+                width: sv.camera.width as usize,
+                height: sv.camera.height as usize,
+                center: sv.camera.center(),
+                fy: sv.camera.fy,
+                rays: losses::pixel_rays(&sv.camera),
+                layers: inputs.layers[v].clone(),
+                base_depth: inputs.depth[v].clone(),
+            })
+            .collect();
+        let mut first = Vec::new();
+        let mut n = 0;
+        for g in &geom {
+            first.push(n);
+            n += g.width * g.height;
+        }
+        let layer_count = inputs.layer_count.max(1);
+        let offsets = if config.use_decoder {
+            let device = kiln_nn::burn_device(&ctx).map_err(|e| FitError::Invalid(e.to_string()))?;
+            let make = |ngf: usize, v: usize, salt: u64| {
+                let mut c = DecoderConfig::new(geom[v].height, geom[v].width, ngf, v, views);
+                c.out_channels = layer_count;
+                c.seed = config.seed ^ salt;
+                ConvDecoder::new(c, &device).map_err(|e| FitError::Invalid(e.to_string()))
+            };
+            let it = config.iterations as f32;
+            Offsets::Decoders {
+                depth: (0..views).map(|v| make(config.depth_ngf(views), v, 0x0de7)).collect::<Result<_, _>>()?,
+                opacity: (0..views).map(|v| make(config.opacity_ngf(views), v, 0x0ac1)).collect::<Result<_, _>>()?,
+                depth_lr: CyclicLr { base: config.depth_lr[0], max: config.depth_lr[1], step_size: (config.depth_lr_step * it).round().max(1.0) as u32 },
+                opacity_lr: CyclicLr { base: config.opacity_lr[0], max: config.opacity_lr[1], step_size: (config.opacity_lr_step * it).round().max(1.0) as u32 },
+            }
+        } else {
+            Offsets::Direct { depth: vec![0.0; n], opacity: vec![0.0; n], adam: HostAdam::new(2 * n) }
+        };
+
+        // The cloud: pixel colours as SH DC (frozen, as the code), identity rotations.
+        let k = sh_coeffs(config.max_sh_degree);
+        let mut dc = Vec::with_capacity(n * 3);
+        for sv in &scene.train {
+            dc.extend(sv.image.rgb.iter().map(|c| (c - 0.5) / SH_C0));
+        }
+        let base_logit = logit(CoherentConfig::base_opacity(views));
+        let rotations: Vec<f32> = (0..n).flat_map(|_| [1.0, 0.0, 0.0, 0.0]).collect();
+        let cloud = GpuCloud {
+            len: n as u32,
+            sh_degree: config.max_sh_degree,
+            feature_channels: 0,
+            means: ctx.zeroed("coherent means", n as u64 * 12),
+            log_scales: ctx.zeroed("coherent log_scales", n as u64 * 12),
+            rotations: ctx.upload("coherent rotations", &rotations),
+            opacity_logits: ctx.zeroed("coherent opacity", n as u64 * 4),
+            sh: ctx.zeroed("coherent sh packed", n as u64 * k as u64 * 12),
+            features: ctx.zeroed("features", 4),
+        };
+        let rest_rows = 3 * (k as u32 - 1);
+        let targets = scene.train.iter().map(|v| ctx.upload("target image", &v.image.rgb)).collect();
+        let mut t = CoherentTrainer {
+            renderer: kiln_splat::SplatRenderer::new(ctx.clone())?,
+            loss: ImageLoss::new(&ctx, LossConfig { ssim_weight: config.ssim_weight, ..Default::default() })?,
+            loss_values: ImageLoss::values_buffer(&ctx),
+            pack: Kernel::new(&ctx, "fit_sh_pack.wgsl", "main", &[])?,
+            unpack: Kernel::new(&ctx, "fit_sh_unpack.wgsl", "main", &[])?,
+            sh_dc: ctx.upload("coherent sh dc", &dc),
+            sh_rest: ctx.zeroed("coherent sh rest", (n as u64 * rest_rows as u64).max(1) * 4),
+            grad_dc: ctx.zeroed("grad sh dc", n as u64 * 12),
+            grad_rest: ctx.zeroed("grad sh rest", (n as u64 * rest_rows as u64).max(1) * 4),
+            adam_rest: AdamGroup::new(&ctx, "sh_rest", n as u32, rest_rows.max(1), AdamConfig::default())?,
+            adam_scale: AdamGroup::new(&ctx, "log_scales", n as u32, 3, AdamConfig::default())?,
+            adam_rot: AdamGroup::new(&ctx, "rotations", n as u32, 4, AdamConfig::default())?,
+            cloud,
+            targets,
+            dz: vec![0.0; n],
+            logits: vec![base_logit; n],
+            base_logit,
+            geom,
+            first,
+            n,
+            offsets,
+            inputs,
+            rng: Xoshiro256PlusPlus::seed_from_u64(config.seed),
+            config,
+            scene,
+            step: 0,
+            history: Vec::new(),
+            ctx,
+        };
+        t.offsets_forward_only()?;
+        t.reset_scales();
+        t.upload_geometry();
+        Ok(t)
+    }
+
+    pub fn gaussians(&self) -> usize {
+        self.n
+    }
+
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+
+    /// World positions of every view's Gaussians for depths base + `dz`.
+    fn positions(&self, dz: &[f32]) -> Vec<Vec<Vec3>> {
+        self.geom
+            .iter()
+            .enumerate()
+            .map(|(v, g)| {
+                let o = self.first[v];
+                (0..g.rays.len()).map(|p| g.center + g.rays[p] * (g.base_depth[p] + dz[o + p])).collect()
+            })
+            .collect()
+    }
+
+    fn offset_scale(&self) -> f32 {
+        self.config.offset_units * self.config.unit
+    }
+
+    /// Δz and opacity logits from the current parameters (no graph kept).
+    fn offsets_forward_only(&mut self) -> Result<(), FitError> {
+        let (dz, logits) = match &self.offsets {
+            Offsets::Decoders { depth, opacity, .. } => {
+                let mut dz = vec![0.0; self.n];
+                let mut lg = vec![0.0; self.n];
+                for v in 0..self.geom.len() {
+                    let d = depth[v].forward_host().map_err(nn_err)?;
+                    let o = opacity[v].forward_host().map_err(nn_err)?;
+                    self.select(v, &d.values, &o.values, &mut dz, &mut lg);
+                }
+                (dz, lg)
+            }
+            Offsets::Direct { depth, opacity, .. } => {
+                let s = self.offset_scale();
+                (depth.iter().map(|t| s * t.tanh()).collect(), opacity.iter().map(|t| self.base_logit + self.config.opacity_gain * t.tanh()).collect())
+            }
+        };
+        self.dz = dz;
+        self.logits = logits;
+        Ok(())
+    }
+
+    /// Δz(p) = S·tanh(out_layer(p)(p)) and logit α(p) = logit α₀ + G·tanh(outα_layer(p)(p)):
+    /// the spec's Σ_c m_c·tanh(out_c)/Σ_c m_c with one-hot layer masks.
+    fn select(&self, v: usize, depth_out: &[f32], opacity_out: &[f32], dz: &mut [f32], logits: &mut [f32]) {
+        let g = &self.geom[v];
+        let hw = g.width * g.height;
+        let (s, gain) = (self.offset_scale(), self.config.opacity_gain);
+        for p in 0..hw {
+            let c = g.layers[p] as usize;
+            dz[self.first[v] + p] = s * depth_out[c * hw + p].tanh();
+            logits[self.first[v] + p] = self.base_logit + gain * opacity_out[c * hw + p].tanh();
+        }
+    }
+
+    /// Log-scales back to the pixel footprint at the current depth: σ = 1.2·tan(FoVy/2)·z/H =
+    /// 0.6·z/fy.
+    fn reset_scales(&mut self) {
+        let mut s = Vec::with_capacity(self.n * 3);
+        for (v, g) in self.geom.iter().enumerate() {
+            for p in 0..g.rays.len() {
+                let z = (g.base_depth[p] + self.dz[self.first[v] + p]).max(1e-6);
+                let l = (0.6 * z / g.fy).ln();
+                s.extend_from_slice(&[l, l, l]);
+            }
+        }
+        self.ctx.queue.write_buffer(&self.cloud.log_scales, 0, bytemuck::cast_slice(&s));
+    }
+
+    fn upload_geometry(&self) {
+        let pos = self.positions(&self.dz);
+        let flat: Vec<Vec3> = pos.into_iter().flatten().collect();
+        self.ctx.queue.write_buffer(&self.cloud.means, 0, bytemuck::cast_slice(&flat));
+        self.ctx.queue.write_buffer(&self.cloud.opacity_logits, 0, bytemuck::cast_slice(&self.logits));
+    }
+
+    fn settings(&self, step: u32) -> RenderSettings {
+        RenderSettings {
+            alpha_clamp: 0.999,
+            background: self.scene.background.to_array().to_vec(),
+            sh_degree: Some(self.config.sh_degree(step)),
+            ..Default::default()
+        }
+    }
+
+    fn record_pack(&self, enc: &mut wgpu::CommandEncoder) {
+        let k = self.cloud.sh_coeffs();
+        let shape = self.ctx.uniform("sh shape", &ShShape { n: self.n as u32, k, _pad: [0; 2] });
+        let mut pass = GpuContext::begin_pass(enc, "pack sh", None);
+        let bind = self.pack.bind(&self.ctx, &[&shape, &self.sh_dc, &self.sh_rest, &self.cloud.sh]);
+        self.pack.dispatch(&mut pass, &bind, (self.n as u32 * k * 3).div_ceil(256));
+    }
+
+    /// One training step; returns the image-loss values of the rendered view.
+    pub fn train_step(&mut self) -> Result<LossValues, FitError> {
+        let ctx = self.ctx.clone();
+        let step = self.step;
+        let views = self.geom.len();
+        let v = self.rng.random_range(0..views);
+        let reference = self.rng.random_range(0..views);
+
+        // 1. Offsets and opacities, with the decoders' graphs kept for their backward.
+        let mut passes = Vec::new();
+        let (mut dz, mut logits) = (vec![0.0; self.n], vec![0.0; self.n]);
+        match &self.offsets {
+            Offsets::Decoders { depth, opacity, .. } => {
+                for i in 0..views {
+                    let d = depth[i].forward_host().map_err(nn_err)?;
+                    let o = opacity[i].forward_host().map_err(nn_err)?;
+                    self.select(i, &d.values, &o.values, &mut dz, &mut logits);
+                    passes.push((d, o));
+                }
+            }
+            Offsets::Direct { .. } => {
+                self.offsets_forward_only()?;
+                dz.clone_from(&self.dz);
+                logits.clone_from(&self.logits);
+            }
+        }
+        self.dz = dz;
+        self.logits = logits;
+        self.upload_geometry();
+
+        // 2. Render view v; image loss on the GPU.
+        let cam = self.scene.train[v].camera;
+        let (w, h) = (cam.width as usize, cam.height as usize);
+        let settings = self.settings(step);
+        let mut enc = ctx.encoder("coherent: pack");
+        self.record_pack(&mut enc);
+        ctx.submit(enc);
+        let fwd = self.renderer.forward(&self.cloud, &cam, &settings, None)?;
+        let grad_color = ctx.zeroed("grad colour", (w * h * 12) as u64);
+        let mut enc = ctx.encoder("coherent: loss");
+        let l1_weight = 1.0 - self.config.ssim_weight;
+        self.loss.encode(&ctx, &mut enc, &fwd.color, &self.targets[v], cam.width, cam.height, 3, &self.loss_values, Some(&grad_color), None)?;
+        ctx.submit(enc);
+
+        // 3. Pyramid L1 levels and disparity TV on the read-back render.
+        let out = self.renderer.read_output(&fwd)?;
+        let mut g_color: Vec<f32> = ctx.read(&grad_color, w * h * 3)?;
+        // The GPU loss weighs level 0 by pyramid_weights[0] = 1; the other levels:
+        let extra = losses::pyramid_l1(&out.color, &self.scene.train[v].image.rgb, w, h, 3, &self.config.pyramid_weights, l1_weight, &mut g_color);
+        let (mut g_depth, mut g_alpha) = (vec![0.0f32; w * h], vec![0.0f32; w * h]);
+        let mut tv = 0.0;
+        if self.config.use_tv {
+            let gamma = self.config.tv_gamma(step);
+            tv = losses::disparity_tv(&out.depth, &out.alpha, &self.geom[v].layers, self.inputs.layer_count.max(1), gamma, w, h, self.config.tv_weight, &mut g_depth, &mut g_alpha);
+        }
+        ctx.queue.write_buffer(&grad_color, 0, bytemuck::cast_slice(&g_color));
+        let gd = ctx.upload("grad depth", &g_depth);
+        let ga = ctx.upload("grad alpha", &g_alpha);
+        let grads = self.renderer.backward(&self.cloud, &fwd, &grad_color, &ga, &gd, None)?;
+
+        // 4. GPU Adam on SH rest, scales and rotations.
+        let mut enc = ctx.encoder("coherent: update");
+        {
+            let k = self.cloud.sh_coeffs();
+            let shape = ctx.uniform("sh shape", &ShShape { n: self.n as u32, k, _pad: [0; 2] });
+            let mut pass = GpuContext::begin_pass(&mut enc, "optimizer", None);
+            let bind = self.unpack.bind(&ctx, &[&shape, &grads.sh, &self.grad_dc, &self.grad_rest]);
+            self.unpack.dispatch(&mut pass, &bind, (self.n as u32 * k * 3).div_ceil(256));
+            if k > 1 {
+                self.adam_rest.record_step(&ctx, &mut pass, &self.sh_rest, &self.grad_rest, self.config.lr_sh_rest)?;
+            }
+            self.adam_scale.record_step(&ctx, &mut pass, &self.cloud.log_scales, &grads.log_scales, self.config.lr_scale)?;
+            self.adam_rot.record_step(&ctx, &mut pass, &self.cloud.rotations, &grads.rotations, self.config.lr_rotation)?;
+        }
+        ctx.submit(enc);
+
+        // 5. dL/dz per Gaussian: the mean gradient along the pixel ray, plus the flow loss.
+        let g_means: Vec<Vec3> = ctx.read(&grads.means, self.n)?;
+        let g_logits: Vec<f32> = ctx.read(&grads.opacity_logits, self.n)?;
+        let values = ImageLoss::read_values(&ctx, &self.loss_values)?;
+        let mut g_pos: Vec<Vec<Vec3>> = self.geom.iter().enumerate().map(|(i, g)| g_means[self.first[i]..self.first[i] + g.rays.len()].to_vec()).collect();
+        let mut flow = 0.0;
+        if self.config.use_flow && !self.inputs.flows.is_empty() {
+            let pos = self.positions(&self.dz);
+            let mut gf: Vec<Vec<Vec3>> = self.geom.iter().map(|g| vec![Vec3::ZERO; g.rays.len()]).collect();
+            flow = losses::flow_loss(&pos, &self.inputs.flows, reference, &mut gf);
+            for (a, b) in g_pos.iter_mut().zip(&gf) {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += *y * self.config.flow_weight;
+                }
+            }
+        }
+        let g_z: Vec<f32> = self.geom.iter().enumerate().flat_map(|(i, g)| (0..g.rays.len()).map(move |p| (i, g, p))).map(|(i, g, p)| g_pos[i][p].dot(g.rays[p])).collect();
+
+        // 6. Back into the offset parameters.
+        let s = self.offset_scale();
+        let gain = self.config.opacity_gain;
+        let first = self.first.clone();
+        match &mut self.offsets {
+            Offsets::Decoders { depth, opacity, depth_lr, opacity_lr } => {
+                let (lr_d, lr_o) = (depth_lr.at(step), opacity_lr.at(step));
+                for (i, (dp, op)) in passes.into_iter().enumerate() {
+                    let g = &self.geom[i];
+                    let hw = g.width * g.height;
+                    let c = self.inputs.layer_count.max(1);
+                    let (mut gd_out, mut go_out) = (vec![0.0f32; c * hw], vec![0.0f32; c * hw]);
+                    for p in 0..hw {
+                        let l = g.layers[p] as usize;
+                        let td = dp.values[l * hw + p].tanh();
+                        gd_out[l * hw + p] = g_z[first[i] + p] * s * (1.0 - td * td);
+                        let to = op.values[l * hw + p].tanh();
+                        go_out[l * hw + p] = g_logits[first[i] + p] * gain * (1.0 - to * to);
+                    }
+                    depth[i].step(dp, &gd_out, lr_d).map_err(nn_err)?;
+                    opacity[i].step(op, &go_out, lr_o).map_err(nn_err)?;
+                }
+            }
+            Offsets::Direct { depth, opacity, adam } => {
+                let n = depth.len();
+                let mut params: Vec<f32> = depth.iter().chain(opacity.iter()).copied().collect();
+                let mut g = vec![0.0f32; 2 * n];
+                for i in 0..n {
+                    let td = depth[i].tanh();
+                    g[i] = g_z[i] * s * (1.0 - td * td);
+                    let to = opacity[i].tanh();
+                    g[n + i] = g_logits[i] * gain * (1.0 - to * to);
+                }
+                let lrs: Vec<f32> = (0..2 * n).map(|i| if i < n { self.config.direct_depth_lr } else { self.config.direct_opacity_lr }).collect();
+                adam.step(&mut params, &g, &lrs);
+                depth.copy_from_slice(&params[..n]);
+                opacity.copy_from_slice(&params[n..]);
+            }
+        }
+
+        self.step += 1;
+        let c = &self.config;
+        if (self.step as f32) < c.scale_reset_until * c.iterations as f32 && self.step.is_multiple_of(c.scale_reset_interval.max(1)) {
+            self.offsets_forward_only()?;
+            self.reset_scales();
+        }
+        let total = values.loss + extra + tv + self.config.flow_weight * flow;
+        self.history.push(LogPoint { step: self.step, loss: total, psnr: values.psnr() as f32, gaussians: self.n as u32 });
+        Ok(values)
+    }
+
+    /// Renders a camera with the current cloud.
+    pub fn render(&mut self, camera: &kiln_scene::Camera) -> Result<RenderOutput, FitError> {
+        self.offsets_forward_only()?;
+        self.upload_geometry();
+        let mut enc = self.ctx.encoder("coherent: pack");
+        self.record_pack(&mut enc);
+        self.ctx.submit(enc);
+        let fwd = self.renderer.forward(&self.cloud, camera, &self.settings(self.step), None)?;
+        Ok(self.renderer.read_output(&fwd)?)
+    }
+
+    /// PSNR and SSIM of renders (clamped to [0, 1]) against the views' images.
+    pub fn evaluate(&mut self, views: &[SceneView]) -> Result<(Vec<ViewMetrics>, Vec<RenderOutput>), FitError> {
+        let mut metrics = Vec::new();
+        let mut renders = Vec::new();
+        for v in views {
+            let mut out = self.render(&v.camera)?;
+            out.color.iter_mut().for_each(|c| *c = c.clamp(0.0, 1.0));
+            let (w, h) = (v.camera.width as usize, v.camera.height as usize);
+            metrics.push(ViewMetrics {
+                name: v.name.clone(),
+                psnr: kiln_splat::loss::psnr(&out.color, &v.image.rgb),
+                ssim: kiln_splat::loss::ssim(&out.color, &v.image.rgb, w, h, 3),
+            });
+            renders.push(out);
+        }
+        Ok((metrics, renders))
+    }
+
+    /// The current cloud on the host (for PLY export and the viewer).
+    pub fn cloud(&mut self) -> Result<GaussianCloud, FitError> {
+        self.offsets_forward_only()?;
+        let ctx = &self.ctx;
+        let n = self.n;
+        let k = sh_coeffs(self.config.max_sh_degree);
+        let dc: Vec<f32> = ctx.read(&self.sh_dc, n * 3)?;
+        let rest: Vec<f32> = if k > 1 { ctx.read(&self.sh_rest, n * 3 * (k - 1))? } else { Vec::new() };
+        let mut sh = Vec::with_capacity(n * k * 3);
+        for i in 0..n {
+            sh.extend_from_slice(&dc[i * 3..i * 3 + 3]);
+            sh.extend_from_slice(&rest[i * 3 * (k - 1)..(i + 1) * 3 * (k - 1)]);
+        }
+        let scales: Vec<f32> = ctx.read(&self.cloud.log_scales, n * 3)?;
+        let rots: Vec<f32> = ctx.read(&self.cloud.rotations, n * 4)?;
+        Ok(GaussianCloud {
+            means: self.positions(&self.dz).into_iter().flatten().collect(),
+            log_scales: bytemuck::cast_slice(&scales).to_vec(),
+            rotations: bytemuck::cast_slice(&rots).to_vec(),
+            opacity_logits: self.logits.clone(),
+            sh_degree: self.config.max_sh_degree,
+            sh,
+            feature_channels: 0,
+            features: Vec::new(),
+        })
+    }
+}
+
+fn nn_err(e: kiln_nn::NnError) -> FitError {
+    FitError::Invalid(e.to_string())
+}
+
+/// A smooth closed path of `frames` cameras around the training views (for the novel-view
+/// video): an ellipse in the image plane of the middle training view, centred on the mean
+/// camera centre, spanning the spread of the training centres; orientation of the middle view.
+pub fn path_cameras(views: &[SceneView], frames: usize) -> Vec<kiln_scene::Camera> {
+    if views.is_empty() {
+        return Vec::new();
+    }
+    let mid = views[views.len() / 2].camera;
+    let mean = views.iter().map(|v| v.camera.center()).sum::<Vec3>() / views.len() as f32;
+    let r_t = mid.rotation.transpose();
+    let (right, down) = (r_t * Vec3::X, r_t * Vec3::Y);
+    let spread = views.iter().map(|v| (v.camera.center() - mean).length()).fold(0.0f32, f32::max).max(1e-3);
+    (0..frames)
+        .map(|i| {
+            let a = std::f32::consts::TAU * i as f32 / frames as f32;
+            let c = mean + right * (spread * a.cos()) + down * (0.5 * spread * a.sin());
+            let mut cam = mid;
+            cam.translation = -(mid.rotation * c);
+            cam
+        })
+        .collect()
+}
