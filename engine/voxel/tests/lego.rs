@@ -5,9 +5,9 @@ use kiln_gpu::GpuContext;
 use kiln_scene::{Dataset, LoadOptions};
 use kiln_voxel::fit::{FitConfig, FitView, Fitter};
 
-/// CI size: 64³ grid, 100-pixel images, 30 training views, 1,200 steps of 4,096 rays.
+/// CI size: 64³ grid, 100-pixel images, 30 training views, 1,000 steps of 4,096 rays.
 /// Threshold below what lavapipe reaches (see docs/VOXE.md for the measured value).
-const PSNR_THRESHOLD: f64 = 23.0;
+const PSNR_THRESHOLD: f64 = 24.0;
 
 fn views(v: &[kiln_scene::View], keep: usize) -> Vec<FitView> {
     (0..keep.min(v.len())).map(|i| &v[i * v.len() / keep.min(v.len())]).map(|v| FitView { name: v.name.clone(), camera: v.camera, image: v.image().unwrap() }).collect()
@@ -20,7 +20,7 @@ fn lego_reduced_reaches_threshold_and_resumes() {
     let ctx = GpuContext::shared().unwrap();
     let train = views(&ds.train, 30);
     let test = views(&ds.test, 8);
-    let config = FitConfig { iterations: 1200, resolution: 64, stages: 3, rays_per_batch: 4096, seed: 1, ..Default::default() };
+    let config = FitConfig { iterations: 1000, resolution: 64, stages: 3, rays_per_batch: 4096, seed: 1, ..Default::default() };
     let mut fitter = Fitter::new(ctx.clone(), train.clone(), config.clone()).unwrap();
     while fitter.step < 450 {
         fitter.train_step(false).unwrap();
@@ -45,6 +45,6 @@ fn lego_reduced_reaches_threshold_and_resumes() {
     }
     let (metrics, _) = fitter.evaluate(&test).unwrap();
     let psnr = metrics.iter().map(|m| m.1).sum::<f64>() / metrics.len() as f64;
-    eprintln!("lego 100 px, 64³, 1200 steps: test PSNR {psnr:.2} dB over {} views ({})", metrics.len(), ctx.describe());
+    eprintln!("lego 100 px, 64³, 1000 steps: test PSNR {psnr:.2} dB over {} views ({})", metrics.len(), ctx.describe());
     assert!(psnr > PSNR_THRESHOLD, "test PSNR {psnr:.2} dB ≤ {PSNR_THRESHOLD}");
 }
