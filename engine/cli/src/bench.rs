@@ -12,6 +12,10 @@ pub enum BenchCommand {
     Raster(RasterArgs),
     /// Training: iterations per second and GPU time per stage of a 3DGS step.
     Fit(FitBenchArgs),
+    /// Voxel grid fitting (Vox-E): GPU time per stage of a fit step.
+    Voxel(crate::voxel::VoxelBenchArgs),
+    /// Spectral geometry: eigensolver and FAUST_r matching times and errors (CPU).
+    Spectral(crate::spectral::SpectralBenchArgs),
 }
 
 #[derive(Args)]
@@ -148,6 +152,8 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Raster(args) => raster(args),
         BenchCommand::Fit(args) => fit(args),
+        BenchCommand::Voxel(args) => crate::voxel::bench(args),
+        BenchCommand::Spectral(args) => crate::spectral::bench(args),
     }
 }
 

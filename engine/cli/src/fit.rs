@@ -24,7 +24,8 @@ pub struct FitArgs {
     pub out: Option<PathBuf>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Use only this many training views, evenly spaced.
+    /// Use only this many training views, spread evenly from the first to the last (RegNeRF's
+    /// sparse-view protocol).
     #[arg(long)]
     pub views: Option<usize>,
     /// Continue from the run folder's last checkpoint.
@@ -46,6 +47,47 @@ pub struct FitArgs {
     /// --iters); used to test resuming.
     #[arg(long, hide = true)]
     pub stop_after: Option<u32>,
+    /// Show the training live in the viewer window (3DGS; the trainer never waits for it).
+    #[arg(long)]
+    pub view: bool,
+    /// Method: "3dgs" (default) or "coherent" (CoherentGS for 2–4 views; --views defaults
+    /// to 3, --iters to 13,000).
+    #[arg(long, default_value = "3dgs")]
+    pub method: String,
+    /// CoherentGS: ONNX monocular depth model ([1, 3, H, W] RGB in, one map out).
+    #[arg(long)]
+    pub depth_model: Option<PathBuf>,
+    /// CoherentGS: what the depth model outputs, "depth" (FastDepth; default) or "disparity".
+    #[arg(long)]
+    pub depth_model_output: Option<String>,
+    /// CoherentGS: folder of per-view maps <image stem>.png (16-bit) or .npy instead of a model.
+    #[arg(long)]
+    pub depth_dir: Option<PathBuf>,
+    /// CoherentGS: what the --depth-dir maps hold, "disparity" (default) or "depth".
+    #[arg(long)]
+    pub depth_kind: Option<String>,
+    /// CoherentGS: folder of flow files <from stem>_<to stem>.flo or .npy (image file stems of
+    /// the training views) instead of kiln's GPU flow.
+    #[arg(long)]
+    pub flow_dir: Option<PathBuf>,
+    /// CoherentGS ablations: per-Gaussian offsets instead of the decoders; no TV; no flow loss;
+    /// no scale/shift alignment.
+    #[arg(long)]
+    pub no_decoder: bool,
+    #[arg(long)]
+    pub no_tv: bool,
+    #[arg(long)]
+    pub no_flow: bool,
+    #[arg(long)]
+    pub no_align: bool,
+    /// CoherentGS: decoder widths (ngf) for depth and opacity (default by view count).
+    #[arg(long)]
+    pub depth_ngf: Option<usize>,
+    #[arg(long)]
+    pub opacity_ngf: Option<usize>,
+    /// CoherentGS: frames of the novel-view path render.
+    #[arg(long, default_value_t = 30)]
+    pub path_frames: u32,
 }
 
 /// What `kiln eval` needs to redo the evaluation; written as config.json.
@@ -105,6 +147,11 @@ fn load_scene(ctx: &std::sync::Arc<kiln_gpu::GpuContext>, cfg: &RunConfig) -> an
 }
 
 pub fn run(args: FitArgs) -> anyhow::Result<()> {
+    match args.method.as_str() {
+        "3dgs" => {}
+        "coherent" => return crate::coherent::run(args),
+        other => bail!("--method {other:?}: expected \"3dgs\" or \"coherent\""),
+    }
     let ctx = crate::gpu()?;
     let background = args.background.as_deref().map(crate::render::parse_background).transpose()?.map(|v| [v[0], v[1], v[2]]);
     if args.sh_degree > 3 {
@@ -155,9 +202,13 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
     let progress = Progress::new("fit", total as u64, trainer.step as u64);
     let started = Instant::now();
     let first_step = trainer.step;
+    let live = args.view.then(|| crate::view::LiveView::start(&trainer, total));
     while trainer.step < stop {
         let log = trainer.step % 10 == 9 || trainer.step + 1 == stop;
         let values = trainer.train_step(log)?;
+        if let Some(l) = &live {
+            l.after_step(&trainer, values.as_ref())?;
+        }
         if let Some(v) = values {
             progress.set(
                 trainer.step as u64,
@@ -169,6 +220,9 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
         }
     }
     progress.finish();
+    if let Some(l) = &live {
+        l.done(&trainer)?;
+    }
     let seconds = started.elapsed().as_secs_f64();
     run.save_checkpoint(trainer.step as u64, &trainer.checkpoint()?, 2)?;
     if trainer.step < total {
@@ -195,6 +249,9 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
     }
     write_metrics(&run, &name, &ctx.describe(), &trainer, split, &metrics, seconds, trainer.step - first_step)?;
     plot_history(&run, &trainer)?;
+    if let Some(l) = live {
+        l.wait();
+    }
     Ok(())
 }
 

@@ -1,8 +1,12 @@
 //! The `kiln` command line.
 
 mod bench;
+mod coherent;
 mod fit;
 mod render;
+mod spectral;
+mod view;
+mod voxel;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -25,8 +29,19 @@ enum Command {
     /// Measure kiln's kernels: per-stage GPU times.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Open the desktop viewer: a 3DGS PLY or a kiln run folder (or drop one on the window).
+    View(view::ViewArgs),
+    /// Vox-E: fit voxel grids, edit them locally under guidance, export meshes.
+    #[command(subcommand)]
+    Voxel(voxel::VoxelCommand),
     /// Print the GPU adapter kiln would use and what it supports.
     Info,
+    /// Laplacian eigenbasis of a mesh (cotangent + lumped mass): eigenvalues.txt, eigenvectors.txt.
+    Basis(spectral::BasisArgs),
+    /// Point-to-point correspondence B → A by functional maps + ZoomOut.
+    Match(spectral::MatchArgs),
+    /// Mean geodesic error (×100, normalized by √area) of a point map against .vts ground truth.
+    EvalMatch(spectral::EvalMatchArgs),
 }
 
 /// Runs the CLI; errors print as one line naming the file and the cause.
@@ -36,8 +51,13 @@ pub fn main() -> ExitCode {
         Command::Fit(args) => fit::run(args),
         Command::Eval(args) => fit::eval(args),
         Command::Render(args) => render::run(args),
+        Command::View(args) => view::run(args),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Voxel(cmd) => voxel::run(cmd),
         Command::Info => info(),
+        Command::Basis(args) => spectral::basis(args),
+        Command::Match(args) => spectral::run_match(args),
+        Command::EvalMatch(args) => spectral::eval_match(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -39,6 +39,8 @@ impl AdapterChoice {
 /// The device and what it can do. Create one per process ([`GpuContext::shared`]) and pass it
 /// around: pipelines are cached per context.
 pub struct GpuContext {
+    /// Kept so that the viewer can create window surfaces and Burn can share the device.
+    pub instance: wgpu::Instance,
     pub adapter: wgpu::Adapter,
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -86,7 +88,13 @@ impl GpuContext {
     }
 
     pub fn with_choice(choice: AdapterChoice) -> Result<Self, GpuError> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        if std::env::var_os("WGPU_BACKEND").is_none() {
+            // GL is compiled in (Burn wants wgpu's defaults) but lacks what kiln's kernels need;
+            // skipping it also avoids probing EGL on headless machines.
+            descriptor.backends = wgpu::Backends::all() - wgpu::Backends::GL;
+        }
+        let instance = wgpu::Instance::new(descriptor);
         let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
         let mut candidates: Vec<wgpu::Adapter> = adapters
             .into_iter()
@@ -131,6 +139,7 @@ impl GpuContext {
             float_atomics: features.contains(wgpu::Features::SHADER_FLOAT32_ATOMIC) && !force_cas,
             subgroups: features.contains(wgpu::Features::SUBGROUP) && !no_subgroups,
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            instance,
             adapter,
             device,
             queue,

@@ -29,6 +29,19 @@ shader_table!(
     "fit_sh_unpack.wgsl",
     "fit_stats.wgsl",
     "gather_rows.wgsl",
+    "flow_common.wgsl",
+    "flow_downsample.wgsl",
+    "flow_upsample.wgsl",
+    "flow_derivatives.wgsl",
+    "flow_jacobi.wgsl",
+    "flow_consistency.wgsl",
+    "flow_erode.wgsl",
+    "voxel_common.wgsl",
+    "voxel_march.wgsl",
+    "voxel_march_backward.wgsl",
+    "voxel_occupancy.wgsl",
+    "voxel_loss.wgsl",
+    "view_present.wgsl",
 );
 
 /// The source of a shader file, by file name.
