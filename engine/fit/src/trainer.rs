@@ -443,20 +443,7 @@ impl Trainer {
 
     /// PSNR and SSIM of renders (clamped to [0, 1]) against the views' images.
     pub fn evaluate(&self, views: &[SceneView]) -> Result<(Vec<ViewMetrics>, Vec<RenderOutput>), FitError> {
-        let mut metrics = Vec::new();
-        let mut renders = Vec::new();
-        for v in views {
-            let mut out = self.render(&v.camera)?;
-            out.color.iter_mut().for_each(|c| *c = c.clamp(0.0, 1.0));
-            let (w, h) = (v.camera.width as usize, v.camera.height as usize);
-            metrics.push(ViewMetrics {
-                name: v.name.clone(),
-                psnr: kiln_splat::loss::psnr(&out.color, &v.image.rgb),
-                ssim: kiln_splat::loss::ssim(&out.color, &v.image.rgb, w, h, 3),
-            });
-            renders.push(out);
-        }
-        Ok((metrics, renders))
+        evaluate_views(views, |camera| self.render(camera))
     }
 
     /// Everything needed to continue later: the cloud, optimizer moments, statistics, step
@@ -538,4 +525,26 @@ impl Trainer {
         self.history = serde_json::from_value(ck.meta["history"].clone()).map_err(|_| bad("history"))?;
         Ok(())
     }
+}
+
+/// PSNR and SSIM of each view's render (clamped to [0, 1]) against its image; shared by the
+/// 3DGS and CoherentGS trainers, which differ only in how they render.
+pub(crate) fn evaluate_views(
+    views: &[SceneView],
+    mut render: impl FnMut(&kiln_scene::Camera) -> Result<RenderOutput, FitError>,
+) -> Result<(Vec<ViewMetrics>, Vec<RenderOutput>), FitError> {
+    let mut metrics = Vec::new();
+    let mut renders = Vec::new();
+    for v in views {
+        let mut out = render(&v.camera)?;
+        out.color.iter_mut().for_each(|c| *c = c.clamp(0.0, 1.0));
+        let (w, h) = (v.camera.width as usize, v.camera.height as usize);
+        metrics.push(ViewMetrics {
+            name: v.name.clone(),
+            psnr: kiln_splat::loss::psnr(&out.color, &v.image.rgb),
+            ssim: kiln_splat::loss::ssim(&out.color, &v.image.rgb, w, h, 3),
+        });
+        renders.push(out);
+    }
+    Ok((metrics, renders))
 }

@@ -528,20 +528,7 @@ impl CoherentTrainer {
 
     /// PSNR and SSIM of renders (clamped to [0, 1]) against the views' images.
     pub fn evaluate(&mut self, views: &[SceneView]) -> Result<(Vec<ViewMetrics>, Vec<RenderOutput>), FitError> {
-        let mut metrics = Vec::new();
-        let mut renders = Vec::new();
-        for v in views {
-            let mut out = self.render(&v.camera)?;
-            out.color.iter_mut().for_each(|c| *c = c.clamp(0.0, 1.0));
-            let (w, h) = (v.camera.width as usize, v.camera.height as usize);
-            metrics.push(ViewMetrics {
-                name: v.name.clone(),
-                psnr: kiln_splat::loss::psnr(&out.color, &v.image.rgb),
-                ssim: kiln_splat::loss::ssim(&out.color, &v.image.rgb, w, h, 3),
-            });
-            renders.push(out);
-        }
-        Ok((metrics, renders))
+        crate::trainer::evaluate_views(views, |camera| self.render(camera))
     }
 
     /// The current cloud on the host (for PLY export and the viewer).
