@@ -47,7 +47,8 @@ pub struct FitArgs {
     /// --iters); used to test resuming.
     #[arg(long, hide = true)]
     pub stop_after: Option<u32>,
-    /// Show the training live in the viewer window (3DGS; the trainer never waits for it).
+    /// Show the training live in the viewer window (3DGS; the trainer waits for it only while
+    /// the window configures its surface, at start and on resize).
     #[arg(long)]
     pub view: bool,
     /// Method: "3dgs" (default) or "coherent" (CoherentGS for 2–4 views; --views defaults
@@ -205,7 +206,9 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
     let live = args.view.then(|| crate::view::LiveView::start(&trainer, total));
     while trainer.step < stop {
         let log = trainer.step % 10 == 9 || trainer.step + 1 == stop;
+        let gate = live.as_ref().map(|l| l.step_gate());
         let values = trainer.train_step(log)?;
+        drop(gate);
         if let Some(l) = &live {
             l.after_step(&trainer, values.as_ref())?;
         }

@@ -7,9 +7,20 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct ViewArgs {
-    /// A 3DGS PLY (kiln's or any standard one) or a kiln run folder. Files can also be dropped
-    /// onto the window.
+    /// A 3DGS PLY (kiln's or any standard one), a mesh (.obj, .off, .ply with faces), a voxel
+    /// grid (.kvox), or a kiln run folder (splats, or a voxel fit/edit run). Files can also be
+    /// dropped onto the window.
     pub path: Option<PathBuf>,
+    /// A second mesh matched to the first: shown side by side, coloured through --map.
+    pub second: Option<PathBuf>,
+    /// With two meshes: the point-to-point map (`kiln match --out`), one line per vertex of the
+    /// second mesh with the index of its match on the first.
+    #[arg(long)]
+    pub map: Option<PathBuf>,
+    /// With a mesh: per-vertex scalar fields to colour it by (one line per vertex, one column
+    /// per field), e.g. `kiln basis`'s eigenvectors.txt.
+    #[arg(long)]
+    pub field: Option<PathBuf>,
     /// Window size in pixels, "WIDTHxHEIGHT".
     #[arg(long, default_value = "1280x800")]
     pub size: String,
@@ -55,10 +66,19 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         camera.get_or_insert(cam);
         cloud = Some((c, format!("benchmark scene ({n} Gaussians)")));
     }
-    if let Some(p) = &args.path {
+    for p in [&args.path, &args.second, &args.map, &args.field].into_iter().flatten() {
         if !p.exists() {
             bail!("{}: no such file or folder", p.display());
         }
+    }
+    let pair = match (&args.second, &args.map) {
+        (Some(second), Some(map)) => Some((second.clone(), map.clone())),
+        (Some(_), None) => bail!("two meshes need --map (the point-to-point map from `kiln match --out`)"),
+        (None, Some(_)) => bail!("--map needs a second mesh: kiln view A.off B.off --map map.txt"),
+        (None, None) => None,
+    };
+    if pair.is_some() && args.field.is_some() {
+        bail!("--field colours one mesh; leave it out for a matched pair");
     }
     crate::gpu()?;
     let report = kiln_viewer::run(ViewOptions {
@@ -71,6 +91,8 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         bench_frames: args.bench_frames,
         cloud,
         live: None,
+        pair,
+        fields: args.field.clone(),
     })?;
     print_report(&report)
 }
@@ -128,6 +150,12 @@ impl LiveView {
             .map_err(|e| eprintln!("kiln: cannot start the viewer thread: {e}"))
             .ok();
         LiveView { feed, thread, started: std::time::Instant::now() }
+    }
+
+    /// Hold the guard while a training step submits GPU work: the window then configures its
+    /// surface between steps (otherwise wgpu's wait for an idle device can time out).
+    pub fn step_gate(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.feed.step_gate()
     }
 
     /// Call after every training step.

@@ -42,6 +42,7 @@ shader_table!(
     "voxel_occupancy.wgsl",
     "voxel_loss.wgsl",
     "view_present.wgsl",
+    "view_mesh.wgsl",
 );
 
 /// The source of a shader file, by file name.

@@ -119,7 +119,7 @@ impl App {
             config.usage |= wgpu::TextureUsages::COPY_SRC;
         }
         config.present_mode = if self.bench.is_some() { wgpu::PresentMode::AutoNoVsync } else { wgpu::PresentMode::AutoVsync };
-        surface.configure(&ctx.device, &config);
+        configure_surface(&self.viewer, &surface, &config);
         let egui_state = egui_winit::State::new(
             self.egui_ctx.clone(),
             egui::ViewportId::ROOT,
@@ -175,7 +175,7 @@ impl App {
                 let size = gfx.window.inner_size();
                 gfx.config.width = size.width.max(1);
                 gfx.config.height = size.height.max(1);
-                gfx.surface.configure(&ctx.device, &gfx.config);
+                configure_surface(&self.viewer, &gfx.surface, &gfx.config);
                 gfx.window.request_redraw();
                 free_all(&mut gfx.renderer);
                 return;
@@ -277,6 +277,16 @@ impl App {
     }
 }
 
+/// Configures the window surface; with live training, between two training steps (see
+/// [`crate::live::LiveFeed::between_steps`]).
+fn configure_surface(viewer: &ViewerState, surface: &wgpu::Surface<'static>, config: &wgpu::SurfaceConfiguration) {
+    let device = &viewer.ctx.device;
+    match &viewer.live {
+        Some(feed) => feed.between_steps(|| surface.configure(device, config)),
+        None => surface.configure(device, config),
+    }
+}
+
 fn capture(ctx: &kiln_gpu::GpuContext, texture: &wgpu::Texture, format: wgpu::TextureFormat, path: &std::path::Path) -> Result<(), ViewError> {
     let (w, h) = (texture.width(), texture.height());
     let mut bytes = read_texture_rgba(ctx, texture, w, h)?;
@@ -352,7 +362,7 @@ impl ApplicationHandler for App {
             WindowEvent::Resized(size) => {
                 gfx.config.width = size.width.max(1);
                 gfx.config.height = size.height.max(1);
-                gfx.surface.configure(&self.viewer.ctx.device, &gfx.config);
+                configure_surface(&self.viewer, &gfx.surface, &gfx.config);
                 gfx.window.request_redraw();
             }
             WindowEvent::RedrawRequested => {

@@ -1,7 +1,8 @@
 //! kiln-viewer: the desktop viewer (`kiln view`), winit + egui on kiln's own wgpu device.
 //!
 //! - [`controller`]: the camera as pure state (input events → pose), unit-tested.
-//! - [`scenes`]: what can be opened, one module per scene kind (splat PLY, run folder).
+//! - [`scenes`]: what can be opened, one module per scene kind (splat PLY, run folder, voxel
+//!   grid or edit run, mesh or matched mesh pair).
 //! - [`present`]: the viewport image; splats are rendered by the same
 //!   [`kiln_splat::SplatRenderer`] as `kiln render`, then the `view_present` kernel writes the
 //!   display mode into an RGBA8 texture that egui shows texel for pixel.
@@ -31,6 +32,8 @@ pub enum ViewError {
     Ply(#[from] kiln_splat::PlyError),
     #[error(transparent)]
     Dataset(#[from] kiln_scene::DatasetError),
+    #[error(transparent)]
+    Mesh(#[from] kiln_scene::mesh::MeshError),
     #[error("{path}: {message}")]
     Io { path: PathBuf, message: String },
     #[error("{path}: {what}")]
@@ -58,6 +61,12 @@ pub struct ViewOptions {
     pub bench_frames: Option<u32>,
     /// A cloud to show at start (instead of `path`), e.g. the synthetic benchmark scene.
     pub cloud: Option<(kiln_splat::GaussianCloud, String)>,
+    /// With `path` a mesh: a second mesh and the map from its vertices to `path`'s (a matched
+    /// pair, `kiln match --out`).
+    pub pair: Option<(PathBuf, PathBuf)>,
+    /// With `path` a mesh: per-vertex scalar fields to colour it by (one line per vertex, one
+    /// column per field, e.g. `kiln basis`'s eigenvectors.txt).
+    pub fields: Option<PathBuf>,
     /// Show a training run live.
     pub live: Option<Arc<live::LiveFeed>>,
 }
@@ -124,7 +133,11 @@ pub fn run(opts: ViewOptions) -> Result<ViewReport, ViewError> {
         viewer.set_scene(Box::new(scene));
     }
     if let Some(path) = &opts.path {
-        let opened = viewer.open(path);
+        let opened = match (&opts.pair, &opts.fields) {
+            (Some((second, map)), _) => viewer.open_with(|ctx| Ok(Box::new(scenes::mesh::MeshScene::open_pair(ctx, path, second, map)?))),
+            (None, Some(fields)) => viewer.open_with(|ctx| Ok(Box::new(scenes::mesh::MeshScene::open(ctx, path, Some(fields))?))),
+            (None, None) => viewer.open(path),
+        };
         if opts.capture.is_some() || opts.bench_frames.is_some() {
             opened?;
         }

@@ -54,6 +54,12 @@ pub struct LiveFeed {
     shared: Mutex<Shared>,
     wants_snapshot: AtomicBool,
     viewer_closed: AtomicBool,
+    /// Held by the trainer for each step and by the viewer while it (re)configures its window
+    /// surface: configuring waits for the device to go idle, which never happens while the
+    /// trainer keeps submitting work (wgpu then gives up and the surface is left unconfigured).
+    surface_gate: Mutex<()>,
+    /// The viewer is waiting for the gate; the trainer lets it in before its next step.
+    surface_waiting: AtomicBool,
 }
 
 impl LiveFeed {
@@ -110,6 +116,15 @@ impl LiveFeed {
         s.status.error = error;
     }
 
+    /// Hold the returned guard for one training step (its GPU submissions). Waits only while
+    /// the viewer configures its surface (window creation, resize), which takes milliseconds.
+    pub fn step_gate(&self) -> std::sync::MutexGuard<'_, ()> {
+        while self.surface_waiting.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.surface_gate.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// True once the viewer window was closed (training goes on headless).
     pub fn viewer_closed(&self) -> bool {
         self.viewer_closed.load(Ordering::Relaxed)
@@ -133,6 +148,16 @@ impl LiveFeed {
 
     pub fn status(&self) -> LiveStatus {
         self.lock().status.clone()
+    }
+
+    /// Runs `f` (a surface configuration) between two training steps.
+    pub fn between_steps<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.surface_waiting.store(true, Ordering::Release);
+        let guard = self.surface_gate.lock().unwrap_or_else(|p| p.into_inner());
+        self.surface_waiting.store(false, Ordering::Release);
+        let r = f();
+        drop(guard);
+        r
     }
 
     pub fn close_viewer(&self) {

@@ -64,7 +64,8 @@ impl Target {
             usage: wgpu::TextureUsages::STORAGE_BINDING
                 | wgpu::TextureUsages::TEXTURE_BINDING
                 | wgpu::TextureUsages::RENDER_ATTACHMENT
-                | wgpu::TextureUsages::COPY_SRC,
+                | wgpu::TextureUsages::COPY_SRC
+                | wgpu::TextureUsages::COPY_DST,
             view_formats: &[],
         });
         let view = texture.create_view(&Default::default());
@@ -111,10 +112,61 @@ struct PresentUniforms {
     channels: u32,
     mode: u32,
     range: [f32; 2],
-    _pad: [f32; 2],
+    color_stride: u32,
+    alpha_stride: u32,
+    alpha_offset: u32,
+    depth_stride: u32,
+    depth_offset: u32,
+    _pad: u32,
 }
 
-/// Writes a forward render's buffers into a [`Target`] (the `view_present` kernel).
+/// Where a render's colour, alpha and depth are in memory, per pixel `i`: colour channels from
+/// `i * color_stride`, alpha at `i * alpha_stride + alpha_offset`, depth (alpha-weighted, as
+/// both renderers write it) at `i * depth_stride + depth_offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub channels: u32,
+    pub color_stride: u32,
+    pub alpha_stride: u32,
+    pub alpha_offset: u32,
+    pub depth_stride: u32,
+    pub depth_offset: u32,
+}
+
+impl Layout {
+    /// Separate colour (`channels` per pixel), alpha and depth planes: the splat rasterizer.
+    pub fn planar(channels: u32) -> Layout {
+        Layout { channels, color_stride: channels, alpha_stride: 1, alpha_offset: 0, depth_stride: 1, depth_offset: 0 }
+    }
+
+    /// One buffer of 5 floats per pixel — rgb, depth, alpha: the voxel marcher's outputs.
+    pub fn voxel_rays() -> Layout {
+        Layout { channels: 3, color_stride: 5, alpha_stride: 5, alpha_offset: 4, depth_stride: 5, depth_offset: 3 }
+    }
+}
+
+/// A render on the GPU, as the present pass reads it.
+pub struct PresentInput<'a> {
+    pub width: u32,
+    pub height: u32,
+    pub layout: Layout,
+    pub color: &'a wgpu::Buffer,
+    pub alpha: &'a wgpu::Buffer,
+    pub depth: &'a wgpu::Buffer,
+}
+
+impl<'a> PresentInput<'a> {
+    pub fn splats(fwd: &'a kiln_splat::gpu::ForwardState) -> Self {
+        PresentInput { width: fwd.camera.width, height: fwd.camera.height, layout: Layout::planar(fwd.channels), color: &fwd.color, alpha: &fwd.alpha, depth: &fwd.depth }
+    }
+
+    /// The marcher's interleaved outputs (5 floats per pixel) bound three times.
+    pub fn voxel_rays(width: u32, height: u32, outputs: &'a wgpu::Buffer) -> Self {
+        PresentInput { width, height, layout: Layout::voxel_rays(), color: outputs, alpha: outputs, depth: outputs }
+    }
+}
+
+/// Writes a render's buffers into a [`Target`] (the `view_present` kernel).
 pub struct Presenter {
     kernel: Kernel,
 }
@@ -129,30 +181,36 @@ impl Presenter {
         &self,
         ctx: &GpuContext,
         enc: &mut wgpu::CommandEncoder,
-        fwd: &kiln_splat::gpu::ForwardState,
+        input: &PresentInput,
         mode: DisplayMode,
         depth_range: (f32, f32),
         target: &Target,
         timer: Option<&mut GpuTimer>,
     ) {
-        let (w, h) = (fwd.camera.width, fwd.camera.height);
+        let (w, h) = (input.width, input.height);
         debug_assert_eq!((w, h), (target.width, target.height));
+        let l = input.layout;
         let u = PresentUniforms {
             width: w,
             height: h,
-            channels: fwd.channels,
+            channels: l.channels,
             mode: mode.code(),
             range: [depth_range.0, depth_range.1],
-            _pad: [0.0; 2],
+            color_stride: l.color_stride,
+            alpha_stride: l.alpha_stride,
+            alpha_offset: l.alpha_offset,
+            depth_stride: l.depth_stride,
+            depth_offset: l.depth_offset,
+            _pad: 0,
         };
         let uniforms = ctx.uniform("present uniforms", &u);
         let bind = self.kernel.bind_resources(
             ctx,
             &[
                 uniforms.as_entire_binding(),
-                fwd.color.as_entire_binding(),
-                fwd.alpha.as_entire_binding(),
-                fwd.depth.as_entire_binding(),
+                input.color.as_entire_binding(),
+                input.alpha.as_entire_binding(),
+                input.depth.as_entire_binding(),
                 wgpu::BindingResource::TextureView(&target.view),
             ],
         );
@@ -166,28 +224,34 @@ pub fn to_u8(v: f32) -> u8 {
     (v.clamp(0.0, 1.0) * 255.0 + 0.5).floor() as u8
 }
 
-/// The host reference of the `view_present` kernel: RGBA8 pixels of a render in a mode.
+/// The host reference of the `view_present` kernel for a splat render.
 pub fn present_reference(out: &RenderOutput, mode: DisplayMode, depth_range: (f32, f32)) -> Vec<u8> {
-    let pixels = (out.width * out.height) as usize;
-    let mut rgba = Vec::with_capacity(pixels * 4);
-    for i in 0..pixels {
+    present_reference_layout(out.width * out.height, Layout::planar(out.channels as u32), &out.color, &out.alpha, &out.depth, mode, depth_range)
+}
+
+/// The host reference of the `view_present` kernel: RGBA8 pixels of `pixels` pixels laid out
+/// as `layout` says (the slices may be the same one, as for voxel renders).
+pub fn present_reference_layout(pixels: u32, layout: Layout, color: &[f32], alpha: &[f32], depth: &[f32], mode: DisplayMode, depth_range: (f32, f32)) -> Vec<u8> {
+    let l = layout;
+    let mut rgba = Vec::with_capacity(pixels as usize * 4);
+    for i in 0..pixels as usize {
         let rgb = match mode {
             DisplayMode::Color => {
-                let c = &out.color[i * out.channels..];
-                let at = |k: usize| if out.channels > k { c[k] } else { c[0] };
+                let c = &color[i * l.color_stride as usize..];
+                let at = |k: usize| if l.channels as usize > k { c[k] } else { c[0] };
                 [at(0), at(1), at(2)]
             }
             DisplayMode::Depth => {
-                let a = out.alpha[i];
+                let a = alpha[i * l.alpha_stride as usize + l.alpha_offset as usize];
                 if a >= 1e-3 {
-                    let z = out.depth[i] / a;
+                    let z = depth[i * l.depth_stride as usize + l.depth_offset as usize] / a;
                     let t = ((z - depth_range.0) / (depth_range.1 - depth_range.0).max(1e-12)).clamp(0.0, 1.0);
                     [1.0 - t; 3]
                 } else {
                     [0.0; 3]
                 }
             }
-            DisplayMode::Alpha => [out.alpha[i]; 3],
+            DisplayMode::Alpha => [alpha[i * l.alpha_stride as usize + l.alpha_offset as usize]; 3],
         };
         rgba.extend([to_u8(rgb[0]), to_u8(rgb[1]), to_u8(rgb[2]), 255]);
     }

@@ -137,6 +137,21 @@ impl ViewerState {
         }
     }
 
+    /// Opens a scene built by `make` (scene kinds with more than one input); errors as
+    /// [`Self::open`].
+    pub fn open_with(&mut self, make: impl FnOnce(&Arc<GpuContext>) -> Result<Box<dyn SceneKind>, ViewError>) -> Result<(), ViewError> {
+        match make(&self.ctx) {
+            Ok(scene) => {
+                self.set_scene(scene);
+                Ok(())
+            }
+            Err(e) => {
+                self.report(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
     pub fn set_scene(&mut self, scene: Box<dyn SceneKind>) {
         let b = scene.bounds();
         let home = match scene.cameras().first() {
@@ -286,7 +301,7 @@ impl ViewerState {
         }
         if self.scene.is_none() {
             ui.painter().rect_filled(rect, 0.0, egui::Color32::from_gray(20));
-            let hint = if self.live.is_some() { "waiting for the first training snapshot…" } else { "drop a .ply or a kiln run folder here, or open one in the side panel" };
+            let hint = if self.live.is_some() { "waiting for the first training snapshot…" } else { "drop a .ply, mesh, .kvox or kiln run folder here, or open one in the side panel" };
             ui.painter().text(rect.center(), egui::Align2::CENTER_CENTER, hint, egui::FontId::proportional(16.0), egui::Color32::GRAY);
             return;
         }
@@ -366,7 +381,7 @@ impl ViewerState {
         if let Some(feed) = self.live.clone() {
             self.live_section(ui, &feed);
         }
-        if let Some(scene) = &self.scene {
+        if let Some(scene) = &mut self.scene {
             ui.separator();
             ui.strong(scene.title());
             egui::Grid::new("stats").num_columns(2).show(ui, |ui| {
@@ -376,6 +391,9 @@ impl ViewerState {
                     ui.end_row();
                 }
             });
+            if scene.ui(ui) {
+                self.scene_version += 1;
+            }
         }
         ui.separator();
         ui.strong("timing");
@@ -398,9 +416,11 @@ impl ViewerState {
                 ui.selectable_value(&mut self.style.mode, m, m.name());
             }
         });
-        let max_sh = self.scene.as_ref().map_or(0, |s| s.sh_degree());
-        ui.add(egui::Slider::new(&mut self.style.sh_degree, 0..=max_sh.max(0)).text("SH degree"));
-        ui.add(egui::Slider::new(&mut self.style.splat_scale, 0.05..=3.0).logarithmic(true).text("Gaussian scale"));
+        if self.scene.as_ref().is_none_or(|s| s.has_splats()) {
+            let max_sh = self.scene.as_ref().map_or(0, |s| s.sh_degree());
+            ui.add(egui::Slider::new(&mut self.style.sh_degree, 0..=max_sh.max(0)).text("SH degree"));
+            ui.add(egui::Slider::new(&mut self.style.splat_scale, 0.05..=3.0).logarithmic(true).text("Gaussian scale"));
+        }
         ui.horizontal(|ui| {
             ui.color_edit_button_rgb(&mut self.style.background);
             ui.label("background");

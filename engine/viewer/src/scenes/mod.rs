@@ -1,11 +1,16 @@
 //! What the viewer can open. Each scene kind is one module implementing [`SceneKind`]; adding a
-//! kind (voxel grids, matched mesh pairs) means one new module and one line in [`open`].
+//! kind means one new module and one line in [`open`].
 //!
 //! - [`splats`]: a 3DGS PLY (kiln's or any standard one); also what live training shows.
 //! - [`run_folder`]: a kiln run folder — its fitted splats plus the dataset's cameras.
+//! - [`voxels`]: a voxel grid (`.kvox`) or voxel run folder; an edit run shows before/after.
+//! - [`mesh`]: a triangle mesh (OBJ, OFF, PLY with faces) with colours or scalar fields, or a
+//!   matched pair with colours transferred through a point-to-point map.
 
+pub mod mesh;
 pub mod run_folder;
 pub mod splats;
+pub mod voxels;
 
 use crate::present::{DisplayMode, Target};
 use crate::ViewError;
@@ -74,9 +79,17 @@ pub trait SceneKind {
     fn sh_degree(&self) -> u32 {
         0
     }
+    /// Whether the splat controls (SH degree, Gaussian scale) apply.
+    fn has_splats(&self) -> bool {
+        false
+    }
     /// The splat scene behind this kind, if it is one (live training replaces its cloud).
     fn as_splats_mut(&mut self) -> Option<&mut splats::SplatScene> {
         None
+    }
+    /// Scene-specific controls in the side panel; returns true when the image must be redrawn.
+    fn ui(&mut self, _ui: &mut egui::Ui) -> bool {
+        false
     }
     /// Draws the scene seen by `camera` into `target` (same size as the camera).
     fn draw(&mut self, ctx: &Arc<GpuContext>, camera: &Camera, style: &ViewStyle, target: &Target, timer: Option<&mut GpuTimer>) -> Result<(), ViewError>;
@@ -88,15 +101,44 @@ pub fn open(ctx: &Arc<GpuContext>, path: &Path) -> Result<Box<dyn SceneKind>, Vi
         return Err(ViewError::Io { path: path.to_path_buf(), message: "no such file or folder".into() });
     }
     if path.is_dir() {
+        if path.join("grid.kvox").is_file() && !path.join("point_cloud.ply").is_file() {
+            return Ok(Box::new(voxels::VoxelScene::open(ctx, path)?));
+        }
         return Ok(Box::new(run_folder::open(ctx, path)?));
     }
     let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
     match ext.as_str() {
+        "ply" if ply_has_faces(path)? => Ok(Box::new(mesh::MeshScene::open(ctx, path, None)?)),
         "ply" => Ok(Box::new(splats::SplatScene::open(ctx, path)?)),
-        "obj" | "off" => Err(ViewError::Unsupported { path: path.to_path_buf(), what: "meshes are not viewable yet (kiln_scene::mesh is being written)".into() }),
+        "obj" | "off" => Ok(Box::new(mesh::MeshScene::open(ctx, path, None)?)),
+        "kvox" => Ok(Box::new(voxels::VoxelScene::open(ctx, path)?)),
         _ => Err(ViewError::Unsupported {
             path: path.to_path_buf(),
-            what: format!("unknown file type {:?}; kiln view opens a 3DGS .ply or a kiln run folder", ext),
+            what: format!("unknown file type {:?}; kiln view opens a 3DGS .ply, a mesh (.obj, .off, .ply with faces), a voxel grid (.kvox) or a kiln run folder", ext),
         }),
     }
+}
+
+/// Whether a PLY file's header declares faces (a mesh) rather than only vertices (splats or
+/// points). Reads the header only.
+pub fn ply_has_faces(path: &Path) -> Result<bool, ViewError> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).map_err(|e| ViewError::Io { path: path.to_path_buf(), message: e.to_string() })?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = Vec::new();
+    // A header is a few dozen short lines; stop early on binary garbage.
+    for _ in 0..512 {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(|e| ViewError::Io { path: path.to_path_buf(), message: e.to_string() })? == 0 || line.len() > 4096 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&line);
+        let words: Vec<&str> = text.split_whitespace().collect();
+        match words.as_slice() {
+            ["end_header"] => break,
+            ["element", "face", n] => return Ok(n.parse::<u64>().is_ok_and(|n| n > 0)),
+            _ => {}
+        }
+    }
+    Ok(false)
 }

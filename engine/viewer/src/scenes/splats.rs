@@ -3,7 +3,7 @@
 //! display mode into the viewport image.
 
 use super::{Bounds, DatasetCamera, SceneKind, ViewStyle};
-use crate::present::{Presenter, Target};
+use crate::present::{PresentInput, Presenter, Target};
 use crate::ViewError;
 use glam::Vec3;
 use kiln_gpu::{GpuContext, GpuTimer};
@@ -128,6 +128,10 @@ impl SceneKind for SplatScene {
         self.cloud.sh_degree
     }
 
+    fn has_splats(&self) -> bool {
+        true
+    }
+
     fn as_splats_mut(&mut self) -> Option<&mut SplatScene> {
         Some(self)
     }
@@ -140,7 +144,7 @@ impl SceneKind for SplatScene {
         self.apply_scale(ctx, style.splat_scale)?;
         let fwd = self.renderer.forward(&self.gpu, camera, &render_settings(style), timer.as_deref_mut())?;
         let mut enc = ctx.encoder("viewer present");
-        self.presenter.encode(ctx, &mut enc, &fwd, style.mode, style.depth_range, target, timer.as_deref_mut());
+        self.presenter.encode(ctx, &mut enc, &PresentInput::splats(&fwd), style.mode, style.depth_range, target, timer.as_deref_mut());
         if let Some(t) = timer {
             t.resolve(&mut enc);
         }
