@@ -206,9 +206,9 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
     let live = args.view.then(|| crate::view::LiveView::start(&trainer, total));
     while trainer.step < stop {
         let log = trainer.step % 10 == 9 || trainer.step + 1 == stop;
-        let gate = live.as_ref().map(|l| l.step_gate());
+        // The viewer configures its window surface between iterations (see LiveView::step_gate).
+        let _gate = live.as_ref().map(|l| l.step_gate());
         let values = trainer.train_step(log)?;
-        drop(gate);
         if let Some(l) = &live {
             l.after_step(&trainer, values.as_ref())?;
         }
@@ -223,6 +223,8 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
         }
     }
     progress.finish();
+    // Evaluation and writing the run submit GPU work too; the window waits for them.
+    let gate = live.as_ref().map(|l| l.step_gate());
     if let Some(l) = &live {
         l.done(&trainer)?;
     }
@@ -252,6 +254,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
     }
     write_metrics(&run, &name, &ctx.describe(), &trainer, split, &metrics, seconds, trainer.step - first_step)?;
     plot_history(&run, &trainer)?;
+    drop(gate);
     if let Some(l) = live {
         l.wait();
     }

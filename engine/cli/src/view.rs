@@ -152,8 +152,9 @@ impl LiveView {
         LiveView { feed, thread, started: std::time::Instant::now() }
     }
 
-    /// Hold the guard while a training step submits GPU work: the window then configures its
-    /// surface between steps (otherwise wgpu's wait for an idle device can time out).
+    /// Hold the guard while the trainer submits GPU work (a step, a snapshot, a checkpoint):
+    /// the window then configures its surface between iterations. wgpu refuses to configure a
+    /// surface while another thread keeps the queue busy.
     pub fn step_gate(&self) -> std::sync::MutexGuard<'_, ()> {
         self.feed.step_gate()
     }

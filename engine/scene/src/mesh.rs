@@ -745,3 +745,38 @@ fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
 fn norm(a: [f64; 3]) -> f64 {
     (a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt()
 }
+
+/// Reads a point-to-point map between two shapes: one 0-based index per line, line `j` holding
+/// the vertex of the first shape (`n_first` vertices) that vertex `j` of the second shape
+/// (`n_second` vertices) maps to — pyFM's `p2p_21`, and what `kiln match --out` writes.
+pub fn read_point_map(path: impl AsRef<Path>, n_second: usize, n_first: usize) -> Result<Vec<u32>, MeshError> {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).map_err(|source| MeshError::Io { path: path.into(), source })?;
+    let mut map = Vec::with_capacity(n_second);
+    for (ln, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.is_empty() {
+            continue;
+        }
+        let parse_err = |msg: String| MeshError::Parse { path: path.into(), line: ln + 1, msg };
+        let v: usize = t.parse().map_err(|_| parse_err(format!("not a vertex index: {t:?}")))?;
+        if v >= n_first {
+            return Err(parse_err(format!("vertex {v} is outside the first shape's 0..{n_first} (0-based)")));
+        }
+        map.push(v as u32);
+    }
+    if map.len() != n_second {
+        return Err(MeshError::Format { path: path.into(), msg: format!("{} entries, but the second shape has {n_second} vertices", map.len()) });
+    }
+    Ok(map)
+}
+
+/// Writes a point-to-point map as [`read_point_map`] reads it.
+pub fn write_point_map(path: impl AsRef<Path>, map: &[u32]) -> Result<(), MeshError> {
+    let path = path.as_ref();
+    let mut s = String::with_capacity(map.len() * 6);
+    for v in map {
+        let _ = writeln!(s, "{v}");
+    }
+    std::fs::write(path, s).map_err(|source| MeshError::Io { path: path.into(), source })
+}

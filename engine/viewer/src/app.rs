@@ -19,6 +19,8 @@ struct Gfx {
     renderer: egui_wgpu::Renderer,
     /// The surface can be copied from (window capture).
     can_capture: bool,
+    /// The last configuration succeeded; otherwise it is retried before the next frame.
+    configured: bool,
 }
 
 /// Frames rendered before the benchmark starts recording (pipelines compile, buffers settle).
@@ -119,7 +121,7 @@ impl App {
             config.usage |= wgpu::TextureUsages::COPY_SRC;
         }
         config.present_mode = if self.bench.is_some() { wgpu::PresentMode::AutoNoVsync } else { wgpu::PresentMode::AutoVsync };
-        configure_surface(&self.viewer, &surface, &config);
+        let configured = configure_surface(&self.viewer, &surface, &config);
         let egui_state = egui_winit::State::new(
             self.egui_ctx.clone(),
             egui::ViewportId::ROOT,
@@ -142,7 +144,7 @@ impl App {
         if self.viewer.scene.is_some() {
             window.set_title(&format!("kiln view — {}", self.viewer.scene.as_ref().unwrap().title()));
         }
-        Ok(Gfx { window, surface, config, egui_state, renderer, can_capture })
+        Ok(Gfx { window, surface, config, egui_state, renderer, can_capture, configured })
     }
 
     fn redraw(&mut self, event_loop: &ActiveEventLoop) {
@@ -169,13 +171,21 @@ impl App {
         // Freed after painting (egui's contract); a skipped frame frees them at once.
         let to_free: Vec<egui::TextureId> = textures.free.drain().collect();
         let free_all = |r: &mut egui_wgpu::Renderer| to_free.iter().for_each(|id| r.free_texture(id));
+        if !gfx.configured {
+            gfx.configured = configure_surface(&self.viewer, &gfx.surface, &gfx.config);
+            if !gfx.configured {
+                gfx.window.request_redraw();
+                free_all(&mut gfx.renderer);
+                return;
+            }
+        }
         let frame = match gfx.surface.get_current_texture() {
             wgpu::CurrentSurfaceTexture::Success(t) | wgpu::CurrentSurfaceTexture::Suboptimal(t) => t,
             wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
                 let size = gfx.window.inner_size();
                 gfx.config.width = size.width.max(1);
                 gfx.config.height = size.height.max(1);
-                configure_surface(&self.viewer, &gfx.surface, &gfx.config);
+                gfx.configured = configure_surface(&self.viewer, &gfx.surface, &gfx.config);
                 gfx.window.request_redraw();
                 free_all(&mut gfx.renderer);
                 return;
@@ -278,12 +288,21 @@ impl App {
 }
 
 /// Configures the window surface; with live training, between two training steps (see
-/// [`crate::live::LiveFeed::between_steps`]).
-fn configure_surface(viewer: &ViewerState, surface: &wgpu::Surface<'static>, config: &wgpu::SurfaceConfiguration) {
+/// [`crate::live::LiveFeed::between_steps`]). Returns false when wgpu refused (the caller
+/// retries before the next frame instead of presenting to an unconfigured surface).
+fn configure_surface(viewer: &ViewerState, surface: &wgpu::Surface<'static>, config: &wgpu::SurfaceConfiguration) -> bool {
     let device = &viewer.ctx.device;
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     match &viewer.live {
         Some(feed) => feed.between_steps(|| surface.configure(device, config)),
         None => surface.configure(device, config),
+    }
+    match pollster::block_on(scope.pop()) {
+        Some(e) => {
+            eprintln!("kiln view: configuring the window surface failed, retrying: {e}");
+            false
+        }
+        None => true,
     }
 }
 
@@ -362,7 +381,7 @@ impl ApplicationHandler for App {
             WindowEvent::Resized(size) => {
                 gfx.config.width = size.width.max(1);
                 gfx.config.height = size.height.max(1);
-                configure_surface(&self.viewer, &gfx.surface, &gfx.config);
+                gfx.configured = configure_surface(&self.viewer, &gfx.surface, &gfx.config);
                 gfx.window.request_redraw();
             }
             WindowEvent::RedrawRequested => {

@@ -170,7 +170,7 @@ pub fn read_fields(path: &Path, num_vertices: usize) -> Result<Vec<(String, Vec<
 /// Reads a point-to-point map file (`kiln match --out`): one line per vertex of the second
 /// mesh, the 0-based index of its match on the first.
 pub fn read_map(path: &Path, n_second: usize, n_first: usize) -> Result<Vec<u32>, ViewError> {
-    kiln_spectral::eval::read_map(path, n_second, n_first).map_err(|e| ViewError::Io { path: path.to_path_buf(), message: e.to_string() })
+    Ok(kiln_scene::mesh::read_point_map(path, n_second, n_first)?)
 }
 
 impl MeshScene {
