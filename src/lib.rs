@@ -4,3 +4,5 @@
 pub use kiln_gpu as gpu;
 pub use kiln_scene as scene;
 pub use kiln_splat as splat;
+pub use kiln_spectral as spectral;
+pub use kiln_voxel as voxel;

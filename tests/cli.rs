@@ -161,3 +161,72 @@ fn fit_on_bad_datasets_is_one_line_naming_the_file() {
     assert!(!out.status.success());
     assert!(error_line(&out).contains("r_0"), "{}", error_line(&out));
 }
+
+fn data_dir() -> Option<PathBuf> {
+    let d = PathBuf::from(std::env::var_os("KILN_DATA")?);
+    d.is_dir().then_some(d)
+}
+
+/// `kiln voxel fit` → `kiln voxel edit` → `kiln voxel mesh` on lego at toy size: every output a
+/// user reads exists and says what it should, and voxels outside the cut are untouched.
+#[test]
+fn voxel_fit_edit_and_mesh_end_to_end() {
+    let Some(data) = data_dir() else {
+        eprintln!("KILN_DATA not set: skipping");
+        return;
+    };
+    let dir = temp_dir("voxel");
+    let (fit, edit, mesh) = (dir.join("fit"), dir.join("edit"), dir.join("lego.obj"));
+    let lego = data.join("nerf_synthetic/lego");
+    let ok = |out: Output| {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out
+    };
+    ok(kiln(&[
+        "voxel", "fit", lego.to_str().unwrap(), "--grid", "24", "--stages", "2", "--iters", "60", "--resolution", "32", "--views", "8", "--rays", "2048",
+        "--out", fit.to_str().unwrap(),
+    ]));
+    let metrics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fit.join("metrics.json")).unwrap()).unwrap();
+    let psnr = metrics.to_string();
+    assert!(psnr.contains("psnr"), "{psnr}");
+    assert!(fit.join("grid.kvox").is_file() && fit.join("loss.png").is_file());
+
+    ok(kiln(&[
+        "voxel", "edit", fit.to_str().unwrap(), "--out", edit.to_str().unwrap(), "--color", "1,0,0", "--region-box", "-0.6,-0.6,0.3,0.6,0.6,1.2", "--steps", "6",
+        "--views", "3", "--resolution", "24",
+    ]));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(edit.join("report.json")).unwrap()).unwrap();
+    assert!(report["loss_before"].as_f64().unwrap().is_finite() && report["correlation_after"].as_f64().unwrap() > 0.5, "{report}");
+    let original = kiln::voxel::VoxelGrid::load(&fit.join("grid.kvox")).unwrap();
+    let edited = kiln::voxel::VoxelGrid::load(&edit.join("grid.kvox")).unwrap();
+    let changed = (0..original.len()).filter(|&i| original.density[i].to_bits() != edited.density[i].to_bits() || (0..3).any(|c| original.features[3 * i + c].to_bits() != edited.features[3 * i + c].to_bits())).count();
+    let allowed = report["edit_voxels"].as_u64().unwrap() as usize;
+    assert!(changed <= allowed, "{changed} voxels changed but only {allowed} were inside the cut");
+
+    ok(kiln(&["voxel", "mesh", fit.to_str().unwrap(), "--out", mesh.to_str().unwrap()]));
+    let obj = std::fs::read_to_string(&mesh).unwrap();
+    assert!(obj.lines().any(|l| l.starts_with("f ")), "the mesh has no faces");
+
+    // Bad input: one line naming the cause.
+    let out = kiln(&["voxel", "edit", fit.to_str().unwrap(), "--out", dir.join("bad").to_str().unwrap(), "--color", "1,0", "--region-box", "0,0,0,1,1,1"]);
+    assert!(!out.status.success());
+    assert!(error_line(&out).contains("--color"), "{}", error_line(&out));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `kiln view` refuses inconsistent arguments before opening a window.
+#[test]
+fn view_argument_errors_are_one_line() {
+    let dir = temp_dir("viewargs");
+    let (ply, _) = write_scene(&dir);
+    let map = dir.join("map.txt");
+    std::fs::write(&map, "0\n").unwrap();
+    let out = kiln(&["view", ply.to_str().unwrap(), "--map", map.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(error_line(&out).contains("--map needs a second mesh"), "{}", error_line(&out));
+    let out = kiln(&["view", ply.to_str().unwrap(), ply.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(error_line(&out).contains("--map"), "{}", error_line(&out));
+    let out = kiln(&["view", dir.join("missing.off").to_str().unwrap()]);
+    assert!(error_line(&out).contains("missing.off"), "{}", error_line(&out));
+}
