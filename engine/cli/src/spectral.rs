@@ -98,19 +98,6 @@ fn parse_zoomout(s: &str) -> anyhow::Result<(usize, usize, usize)> {
     }
 }
 
-/// A colouring of a shape by its (normalized) coordinates, for visualizing maps.
-fn coordinate_colors(mesh: &Mesh) -> Vec<[f32; 3]> {
-    let mut lo = [f64::INFINITY; 3];
-    let mut hi = [f64::NEG_INFINITY; 3];
-    for p in &mesh.positions {
-        for k in 0..3 {
-            lo[k] = lo[k].min(p[k]);
-            hi[k] = hi[k].max(p[k]);
-        }
-    }
-    mesh.positions.iter().map(|p| std::array::from_fn(|k| ((p[k] - lo[k]) / (hi[k] - lo[k]).max(1e-12)) as f32)).collect()
-}
-
 pub fn run_match(args: MatchArgs) -> anyhow::Result<()> {
     let (start, end, step) = parse_zoomout(&args.zoomout)?;
     let mut cfg = MatchConfig { k_basis: args.k, k_fit: start, zoomout: (!args.no_zoomout).then_some((end, step)), ..Default::default() };
@@ -150,7 +137,7 @@ pub fn run_match(args: MatchArgs) -> anyhow::Result<()> {
     );
     if let Some(path) = &args.colors {
         let src = Mesh::read(&args.a)?;
-        let colors = src.colors.clone().unwrap_or_else(|| coordinate_colors(&src));
+        let colors = src.colors.clone().unwrap_or_else(|| src.coordinate_colors());
         let mut dst = Mesh::read(&args.b)?;
         dst.colors = Some(kiln_spectral::fmap::transfer(&colors, &res.p2p));
         dst.write(path)?;

@@ -155,6 +155,21 @@ impl Mesh {
         self.faces.len()
     }
 
+    /// A colouring by normalized coordinates (x → red, y → green, z → blue over the bounding
+    /// box): smooth and different everywhere, so a copy transferred through a correspondence
+    /// shows where the map tears or flips (`kiln match --colors`, `kiln view A B --map`).
+    pub fn coordinate_colors(&self) -> Vec<[f32; 3]> {
+        let mut lo = [f64::INFINITY; 3];
+        let mut hi = [f64::NEG_INFINITY; 3];
+        for p in &self.positions {
+            for k in 0..3 {
+                lo[k] = lo[k].min(p[k]);
+                hi[k] = hi[k].max(p[k]);
+            }
+        }
+        self.positions.iter().map(|p| std::array::from_fn(|k| ((p[k] - lo[k]) / (hi[k] - lo[k]).max(1e-12)) as f32)).collect()
+    }
+
     /// Positions converted to f32 (GPU upload, viewer).
     pub fn positions_f32(&self) -> Vec<[f32; 3]> {
         self.positions.iter().map(|p| [p[0] as f32, p[1] as f32, p[2] as f32]).collect()

@@ -125,16 +125,7 @@ impl ViewerState {
 
     /// Opens a file or folder; errors go to the message area (and the terminal).
     pub fn open(&mut self, path: &std::path::Path) -> Result<(), ViewError> {
-        match scenes::open(&self.ctx, path) {
-            Ok(scene) => {
-                self.set_scene(scene);
-                Ok(())
-            }
-            Err(e) => {
-                self.report(e.to_string());
-                Err(e)
-            }
-        }
+        self.open_with(|ctx| scenes::open(ctx, path))
     }
 
     /// Opens a scene built by `make` (scene kinds with more than one input); errors as

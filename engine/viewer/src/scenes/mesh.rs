@@ -120,20 +120,6 @@ pub fn colormap(t: f32) -> [f32; 3] {
     std::array::from_fn(|c| STOPS[i][c] * (1.0 - f) + STOPS[i + 1][c] * f)
 }
 
-/// A colouring by normalized coordinates (x → red, y → green, z → blue over the bounding
-/// box): smooth and different everywhere, so a transferred copy shows where a map tears or flips.
-pub fn coordinate_colors(mesh: &Mesh) -> Vec<[f32; 3]> {
-    let mut lo = [f64::INFINITY; 3];
-    let mut hi = [f64::NEG_INFINITY; 3];
-    for p in &mesh.positions {
-        for k in 0..3 {
-            lo[k] = lo[k].min(p[k]);
-            hi[k] = hi[k].max(p[k]);
-        }
-    }
-    mesh.positions.iter().map(|p| std::array::from_fn(|k| ((p[k] - lo[k]) / (hi[k] - lo[k]).max(1e-12)) as f32)).collect()
-}
-
 /// Reads per-vertex scalar fields from a text file: one line per vertex, one column per field
 /// (the layout of `kiln basis`'s eigenvectors.txt). Columns are named `<file> [k]`.
 pub fn read_fields(path: &Path, num_vertices: usize) -> Result<Vec<(String, Vec<f32>)>, ViewError> {
@@ -199,7 +185,7 @@ impl MeshScene {
         if p2p.len() != b.num_vertices() || p2p.iter().any(|&i| i as usize >= a.num_vertices()) {
             return Err(ViewError::Render(format!("{source}: the map needs one index below {} per vertex of the second mesh ({})", a.num_vertices(), b.num_vertices())));
         }
-        let colors = a.colors.clone().unwrap_or_else(|| coordinate_colors(&a));
+        let colors = a.colors.clone().unwrap_or_else(|| a.coordinate_colors());
         b.colors = Some(p2p.iter().map(|&i| colors[i as usize]).collect());
         a.colors = Some(colors);
         // Side by side along x, with a gap of a tenth of the larger width.
