@@ -13,6 +13,7 @@ pub mod eval;
 pub mod fmap;
 pub mod geodesic;
 pub mod laplacian;
+pub mod learned;
 pub mod pipeline;
 pub mod pointcloud;
 

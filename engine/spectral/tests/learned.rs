@@ -1,0 +1,110 @@
+//! The learned-basis reference math (issue 9): the two formulations of the nested loss agree,
+//! and the deterministic oracle — the top eigenvectors of the probe covariance — is the best
+//! nested basis for the Euclidean projection.
+
+use faer::{Mat, Side};
+use kiln_spectral::learned::{nested_loss, nested_loss_incremental, normalize_to_unit_sphere, probes, subspace_alignment, Oracle, ProbeConfig, Projection, Smoothing};
+
+/// A bumpy torus sampled at `n` points (deterministic).
+fn torus(n: usize) -> Vec<[f64; 3]> {
+    let golden = 0.618_033_988_75;
+    (0..n)
+        .map(|i| {
+            let u = std::f64::consts::TAU * (i as f64 * golden).fract();
+            let v = std::f64::consts::TAU * (i as f64 / n as f64);
+            let r = 0.35 + 0.05 * (3.0 * u).sin();
+            [(1.0 + r * v.cos()) * u.cos(), (1.0 + r * v.cos()) * u.sin(), r * v.sin()]
+        })
+        .collect()
+}
+
+fn pseudo_random(rows: usize, cols: usize, seed: u64) -> Mat<f64> {
+    let mut s = seed;
+    Mat::from_fn(rows, cols, |_, _| {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    })
+}
+
+#[test]
+fn smoothing_rows_are_stochastic_and_probes_are_seeded() {
+    let pts = normalize_to_unit_sphere(&torus(300));
+    let cfg = ProbeConfig { count: 20, ..Default::default() };
+    let w = Smoothing::new(&pts, &cfg).unwrap();
+    for row in &w.rows {
+        assert!((row.iter().map(|(_, v)| v).sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!(row.iter().all(|(_, v)| *v > 0.0));
+    }
+    let ones = w.apply(&vec![1.0; 300]);
+    assert!(ones.iter().all(|v| (v - 1.0).abs() < 1e-12));
+    let (a, b) = (probes(&w, &cfg), probes(&w, &cfg));
+    assert_eq!(a, b);
+    let c = probes(&w, &ProbeConfig { seed: 1, ..cfg.clone() });
+    assert!(a != c);
+    // Smoothing shrinks the noise (uniform noise has variance 1/3).
+    let var: f64 = (0..20).map(|j| (0..300).map(|i| a[(i, j)] * a[(i, j)]).sum::<f64>() / 300.0).sum::<f64>() / 20.0;
+    assert!(var < 0.2, "variance {var}");
+    // Bad input is refused.
+    assert!(Smoothing::new(&pts[..1], &cfg).is_err());
+    assert!(Smoothing::new(&pts, &ProbeConfig { sigma: 0.0, ..cfg }).is_err());
+}
+
+#[test]
+fn direct_and_incremental_nested_losses_agree() {
+    let pts = normalize_to_unit_sphere(&torus(200));
+    let cfg = ProbeConfig { count: 40, ..Default::default() };
+    let f = probes(&Smoothing::new(&pts, &cfg).unwrap(), &cfg);
+    let r = pseudo_random(200, 12, 3);
+    for projection in [Projection::Euclidean, Projection::Density] {
+        let a = nested_loss(r.as_ref(), f.as_ref(), projection).unwrap();
+        let b = nested_loss_incremental(r.as_ref(), f.as_ref(), projection).unwrap();
+        for (k, (x, y)) in a.per_k.iter().zip(&b.per_k).enumerate() {
+            assert!((x - y).abs() <= 1e-6 * x.abs().max(1e-12), "{projection:?} k={}: {x} vs {y}", k + 1);
+        }
+        // Nesting: with the Euclidean projection a longer prefix never reconstructs worse.
+        // (The density projection minimizes the M-norm of the residual, and e_k measures its
+        // Euclidean norm, so there only the M-weighted error is monotone.)
+        if projection == Projection::Euclidean {
+            assert!(a.per_k.windows(2).all(|w| w[1] <= w[0] + 1e-12), "{:?}", a.per_k);
+            let proxy = a.eigenvalue_proxy();
+            assert!(proxy.windows(2).all(|w| w[1] >= w[0] - 1e-9));
+        }
+    }
+    assert!(nested_loss(pseudo_random(10, 3, 1).as_ref(), f.as_ref(), Projection::Euclidean).is_err(), "shape mismatch must be refused");
+}
+
+#[test]
+fn the_oracle_is_the_best_nested_basis() {
+    // A small cloud, many probes: the empirical loss approaches its expectation.
+    let n = 160;
+    let k = 8;
+    let pts = normalize_to_unit_sphere(&torus(n));
+    let cfg = ProbeConfig { count: 4000, smoothing_steps: 20, sigma: 0.25, neighbours: Some(12), seed: 7 };
+    let w = Smoothing::new(&pts, &cfg).unwrap();
+    let oracle = Oracle::new(&w, cfg.smoothing_steps, k).unwrap();
+    let f = probes(&w, &cfg);
+    let at_oracle = nested_loss(oracle.basis.as_ref(), f.as_ref(), Projection::Euclidean).unwrap();
+    // 1. The oracle's empirical errors match E_k = tr Σ − Σ_{i≤k} μ_i.
+    for (i, (e, expected)) in at_oracle.per_k.iter().zip(&oracle.expected_errors).enumerate() {
+        assert!((e - expected).abs() <= 0.05 * expected, "k={}: empirical {e} vs expected {expected}", i + 1);
+    }
+    // 2. The empirical optimum of the nested loss is the top eigenvectors of the empirical
+    //    probe covariance; it spans the oracle's subspace and is barely better on these probes.
+    let cov = Mat::<f64>::from_fn(n, n, |i, j| (0..f.ncols()).map(|t| f[(i, t)] * f[(j, t)]).sum::<f64>() / f.ncols() as f64);
+    let evd = cov.self_adjoint_eigen(Side::Lower).unwrap();
+    let best = Mat::<f64>::from_fn(n, k, |i, j| evd.U()[(i, n - 1 - j)]);
+    let at_best = nested_loss(best.as_ref(), f.as_ref(), Projection::Euclidean).unwrap();
+    let ones = vec![1.0; n];
+    for kk in [1, 3, k] {
+        let align = subspace_alignment(oracle.basis.as_ref(), best.as_ref(), kk, &ones);
+        assert!(align > 0.95, "k={kk}: alignment {align}");
+        let (o, b) = (at_oracle.per_k[kk - 1], at_best.per_k[kk - 1]);
+        assert!(b <= o * (1.0 + 1e-9) && o <= 1.02 * b, "k={kk}: oracle {o}, empirical optimum {b}");
+    }
+    // 3. Any other basis does worse: random directions, and the smoother's own eigenvectors.
+    let random = pseudo_random(n, k, 11);
+    let at_random = nested_loss(random.as_ref(), f.as_ref(), Projection::Euclidean).unwrap();
+    assert!(at_random.loss > 1.2 * at_oracle.loss, "random {} vs oracle {}", at_random.loss, at_oracle.loss);
+    let alignment_random = subspace_alignment(oracle.basis.as_ref(), random.as_ref(), k, &ones);
+    assert!(alignment_random < 0.3, "random alignment {alignment_random}");
+}
