@@ -4,6 +4,8 @@
 //!   process, so Burn's kernels and kiln's kernels share one device and one queue.
 //! - [`decoder`]: CoherentGS's implicit convolutional decoder (a fixed per-view code upsampled
 //!   by conv stages to one output per depth layer).
+//! - [`basis_net`]: the learned spectral basis network (per-point MLP + transformer blocks) and
+//!   its nested reconstruction loss.
 //! - [`adamw`]: AdamW with the triangular2 cyclic learning rate the decoders train with.
 //!
 //! Data exchange with kiln's buffers goes through the host: Burn 0.22's public `Tensor` keeps
@@ -13,10 +15,12 @@
 //! docs/COHERENTGS.md for the measured cost of that round trip.
 
 pub mod adamw;
+pub mod basis_net;
 pub mod decoder;
 pub mod device;
 
 pub use adamw::{AdamW, CyclicLr};
+pub use basis_net::{BasisNet, BasisNetConfig};
 pub use decoder::{ConvDecoder, DecoderConfig, DecoderPass};
 pub use device::burn_device;
 

@@ -108,3 +108,40 @@ fn the_oracle_is_the_best_nested_basis() {
     let alignment_random = subspace_alignment(oracle.basis.as_ref(), random.as_ref(), k, &ones);
     assert!(alignment_random < 0.3, "random alignment {alignment_random}");
 }
+
+/// The network's loss on Burn tensors (kiln-nn, on kiln's device) is this crate's reference:
+/// same value, and its autodiff gradient matches central differences of the f64 reference.
+#[test]
+fn burn_nested_loss_matches_the_reference_and_its_gradient() {
+    use burn::tensor::{Tensor, TensorData};
+    let ctx = kiln_gpu::GpuContext::shared().unwrap();
+    let device = kiln_nn::burn_device(&ctx).unwrap();
+    let (n, k, p) = (24, 4, 6);
+    let r = pseudo_random(n, k, 21);
+    let f = pseudo_random(n, p, 22);
+    let to_burn = |m: &Mat<f64>| {
+        let v: Vec<f32> = (0..m.nrows()).flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)] as f32)).collect();
+        Tensor::<2>::from_data(TensorData::new(v, [m.nrows(), m.ncols()]), &device)
+    };
+    for (density, projection) in [(false, Projection::Euclidean), (true, Projection::Density)] {
+        let reference = nested_loss_incremental(r.as_ref(), f.as_ref(), projection).unwrap();
+        let rt = to_burn(&r).require_grad();
+        let (loss, per_k) = kiln_nn::basis_net::nested_loss(rt.clone(), to_burn(&f), density);
+        for (kk, e) in per_k.iter().enumerate() {
+            let v = e.clone().into_data().try_to_vec::<f32>().unwrap()[0] as f64;
+            assert!((v - reference.per_k[kk]).abs() <= 1e-4 * reference.per_k[kk].max(1.0), "{projection:?} k={}: {v} vs {}", kk + 1, reference.per_k[kk]);
+        }
+        let grads = loss.backward();
+        let g = rt.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        let h = 1e-6;
+        for (i, j) in [(0, 0), (3, 1), (7, 2), (23, 3), (11, 0)] {
+            let mut plus = r.clone();
+            plus[(i, j)] += h;
+            let mut minus = r.clone();
+            minus[(i, j)] -= h;
+            let fd = (nested_loss_incremental(plus.as_ref(), f.as_ref(), projection).unwrap().loss - nested_loss_incremental(minus.as_ref(), f.as_ref(), projection).unwrap().loss) / (2.0 * h);
+            let ad = g[i * k + j] as f64;
+            assert!((ad - fd).abs() <= 2e-3 * fd.abs().max(0.05), "{projection:?} d/dr[{i},{j}]: autodiff {ad} vs finite differences {fd}");
+        }
+    }
+}
