@@ -3,6 +3,7 @@
 mod bench;
 mod coherent;
 mod fit;
+mod learned_basis;
 mod render;
 mod spectral;
 mod view;
@@ -36,8 +37,11 @@ enum Command {
     Voxel(voxel::VoxelCommand),
     /// Print the GPU adapter kiln would use and what it supports.
     Info,
-    /// Laplacian eigenbasis of a mesh (cotangent + lumped mass): eigenvalues.txt, eigenvectors.txt.
+    /// Laplacian eigenbasis of a mesh (cotangent + lumped mass), or the learned basis of a
+    /// point cloud (--learned): eigenvalues.txt, eigenvectors.txt, mass.txt.
     Basis(spectral::BasisArgs),
+    /// Train the learned spectral basis network on shapes (meshes or point clouds).
+    BasisTrain(learned_basis::BasisTrainArgs),
     /// Point-to-point correspondence B → A by functional maps + ZoomOut.
     Match(spectral::MatchArgs),
     /// Mean geodesic error (×100, normalized by √area) of a point map against .vts ground truth.
@@ -56,6 +60,7 @@ pub fn main() -> ExitCode {
         Command::Voxel(cmd) => voxel::run(cmd),
         Command::Info => info(),
         Command::Basis(args) => spectral::basis(args),
+        Command::BasisTrain(args) => learned_basis::train(args),
         Command::Match(args) => spectral::run_match(args),
         Command::EvalMatch(args) => spectral::eval_match(args),
     };

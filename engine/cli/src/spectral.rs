@@ -16,11 +16,16 @@ use std::time::Instant;
 
 #[derive(Args)]
 pub struct BasisArgs {
-    /// Mesh (.obj, .off, .ply).
+    /// Mesh (.obj, .off, .ply); with --learned also a point cloud (only the points are used).
     pub mesh: PathBuf,
-    /// Number of eigenpairs (smallest eigenvalues of the cotangent Laplacian, lumped mass).
-    #[arg(short, long, default_value_t = 200)]
-    pub k: usize,
+    /// Number of eigenpairs (smallest eigenvalues of the cotangent Laplacian, lumped mass);
+    /// default 200, or all the learned model gives.
+    #[arg(short, long)]
+    pub k: Option<usize>,
+    /// The learned basis of a network instead of the cotangent eigenbasis: the shipped model,
+    /// or a model file written by `kiln basis-train`.
+    #[arg(long, num_args = 0..=1, default_missing_value = "")]
+    pub learned: Option<PathBuf>,
     /// Output folder: eigenvalues.txt (one per line), eigenvectors.txt (one vertex per line,
     /// k columns, M-orthonormal), mass.txt.
     #[arg(long)]
@@ -31,6 +36,11 @@ pub struct BasisArgs {
 }
 
 pub fn basis(args: BasisArgs) -> anyhow::Result<()> {
+    if let Some(model) = &args.learned {
+        let model = (!model.as_os_str().is_empty()).then_some(model.as_path());
+        return crate::learned_basis::basis(&args.mesh, model, args.k, &args.out);
+    }
+    let k = args.k.unwrap_or(200);
     let mut mesh = Mesh::read(&args.mesh)?;
     if args.unit_area {
         mesh.scale(1.0 / mesh.area().sqrt());
@@ -38,7 +48,7 @@ pub fn basis(args: BasisArgs) -> anyhow::Result<()> {
     let name = args.mesh.display().to_string();
     let t = Instant::now();
     let ops = cotangent(&mesh, &name)?;
-    let b = eigen_shift_invert(&ops, args.k, EigenOptions::default(), &name)?;
+    let b = eigen_shift_invert(&ops, k, EigenOptions::default(), &name)?;
     let secs = t.elapsed().as_secs_f64();
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create the folder", args.out.display()))?;
     let write = |file: &str, text: String| -> anyhow::Result<()> {
@@ -47,9 +57,9 @@ pub fn basis(args: BasisArgs) -> anyhow::Result<()> {
     };
     write("eigenvalues.txt", b.eigenvalues.iter().map(|v| format!("{v:.12e}\n")).collect())?;
     write("mass.txt", ops.mass.iter().map(|v| format!("{v:.12e}\n")).collect())?;
-    let mut s = String::with_capacity(mesh.num_vertices() * args.k * 20);
+    let mut s = String::with_capacity(mesh.num_vertices() * k * 20);
     for i in 0..mesh.num_vertices() {
-        for j in 0..args.k {
+        for j in 0..k {
             if j > 0 {
                 s.push(' ');
             }
@@ -58,7 +68,7 @@ pub fn basis(args: BasisArgs) -> anyhow::Result<()> {
         s.push('\n');
     }
     write("eigenvectors.txt", s)?;
-    println!("{}: {} vertices, {} eigenpairs in {:.3} s (area {:.6}); wrote {}", name, mesh.num_vertices(), args.k, secs, mesh.area(), args.out.display());
+    println!("{}: {} vertices, {} eigenpairs in {:.3} s (area {:.6}); wrote {}", name, mesh.num_vertices(), k, secs, mesh.area(), args.out.display());
     Ok(())
 }
 

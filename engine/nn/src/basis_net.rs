@@ -51,6 +51,9 @@ impl BasisNetConfig {
     }
 }
 
+/// Attention scores computed at once (4 bytes each): 16 M scores = 64 MB.
+const ATTENTION_SCORES_PER_CHUNK: usize = 16 << 20;
+
 /// Where each parameter sits in the flat lists (matrices and vectors kept apart: the optimizer
 /// is per rank).
 #[derive(Clone, Copy)]
@@ -165,8 +168,21 @@ impl BasisNet {
             let q = split(linear(y.clone(), &m[bm], &v[bv + 2]));
             let k = split(linear(y.clone(), &m[bm + 1], &v[bv + 3]));
             let val = split(linear(y, &m[bm + 2], &v[bv + 4]));
-            let attention = softmax(q.matmul(k.swap_dims(1, 2)).mul_scalar(scale), 2);
-            let mixed: Tensor<2> = attention.matmul(val).swap_dims(0, 1).reshape([n, d]);
+            // Queries in chunks so that the score matrix [heads, chunk, n] stays within a buffer
+            // binding (a 5,000-point cloud would need 400 MB at once).
+            let chunk = (ATTENTION_SCORES_PER_CHUNK / (heads * n).max(1)).clamp(1, n);
+            let kt = k.swap_dims(1, 2);
+            let mut parts = Vec::with_capacity(n.div_ceil(chunk));
+            let mut start = 0;
+            while start < n {
+                let len = chunk.min(n - start);
+                let qc = q.clone().narrow(1, start, len);
+                let attention = softmax(qc.matmul(kt.clone()).mul_scalar(scale), 2);
+                parts.push(attention.matmul(val.clone()));
+                start += len;
+            }
+            let heads_out = if parts.len() == 1 { parts.pop().expect("one chunk") } else { Tensor::cat(parts, 1) };
+            let mixed: Tensor<2> = heads_out.swap_dims(0, 1).reshape([n, d]);
             x = x.add(linear(mixed, &m[bm + 3], &v[bv + 5]));
             let y = layer_norm(x.clone(), &v[bv + 6], &v[bv + 7]);
             let hidden = gelu(linear(y, &m[bm + 4], &v[bv + 8]));

@@ -269,6 +269,8 @@ pub struct Oracle {
     pub eigenvalues: Vec<f64>,
     /// Expected e_k for k = 1..=K.
     pub expected_errors: Vec<f64>,
+    /// Σ itself (n × n).
+    pub covariance: Mat<f64>,
 }
 
 impl Oracle {
@@ -293,7 +295,36 @@ impl Oracle {
                 trace - acc
             })
             .collect();
-        Ok(Oracle { basis, eigenvalues, expected_errors })
+        Ok(Oracle { basis, eigenvalues, expected_errors, covariance: sigma })
+    }
+
+    /// The expected nested errors E_k = tr Σ − tr(Q_kᵀ Σ Q_k) of any basis under the Euclidean
+    /// projection (its prefixes orthonormalized here): what a trained network is scored by,
+    /// free of probe sampling noise.
+    pub fn expected_errors_of(&self, basis: MatRef<'_, f64>) -> Vec<f64> {
+        let n = self.covariance.nrows();
+        let trace: f64 = (0..n).map(|i| self.covariance[(i, i)]).sum();
+        let mut q: Vec<Vec<f64>> = Vec::new();
+        let mut captured = 0.0;
+        let mut out = Vec::new();
+        for c in 0..basis.ncols() {
+            let mut v: Vec<f64> = (0..n).map(|i| basis[(i, c)]).collect();
+            for _ in 0..2 {
+                for qi in &q {
+                    let d: f64 = (0..n).map(|i| qi[i] * v[i]).sum();
+                    v.iter_mut().zip(qi).for_each(|(x, y)| *x -= d * y);
+                }
+            }
+            let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+            if norm > 1e-300 {
+                v.iter_mut().for_each(|x| *x /= norm);
+                let sv: Vec<f64> = (0..n).map(|i| (0..n).map(|j| self.covariance[(i, j)] * v[j]).sum()).collect();
+                captured += (0..n).map(|i| v[i] * sv[i]).sum::<f64>();
+                q.push(v);
+            }
+            out.push(trace - captured);
+        }
+        out
     }
 }
 

@@ -6,6 +6,8 @@
 //! [`pipeline`] runs it end to end. CPU only (faer + rayon): the sparse factorization is the core
 //! and stays on the CPU.
 
+#[cfg(feature = "learned")]
+pub mod basis_model;
 pub mod descriptors;
 pub mod eigen;
 pub mod error;

@@ -1,0 +1,183 @@
+//! `kiln basis-train` and `kiln basis --learned`: the learned spectral basis (issue 9).
+
+use anyhow::{bail, Context};
+use clap::Args;
+use kiln_run::{Checkpoint, Progress, RunDir};
+use kiln_scene::mesh::PointCloud;
+use kiln_spectral::basis_model::{infer, BasisModel, BasisTrainer, LearnConfig};
+use kiln_spectral::learned::{nested_loss, probes, normalize_to_unit_sphere, ProbeConfig, Projection, Smoothing};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The model `kiln basis --learned` uses when none is named (trained by `kiln basis-train` on
+/// the shapes of ../shared/data; recipe in docs/SPECTRAL.md).
+pub const SHIPPED_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/learned_basis.kbasis");
+
+#[derive(Args)]
+pub struct BasisTrainArgs {
+    /// Training shapes: mesh or point-cloud files (.off, .obj, .ply), or folders of them. Only
+    /// the points are used.
+    #[arg(required = true)]
+    pub shapes: Vec<PathBuf>,
+    /// Run folder: model.kbasis, config.json, loss.png, checkpoints/.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 2000)]
+    pub steps: u32,
+    /// Points per shape (farthest-point sampled).
+    #[arg(long, default_value_t = 1000)]
+    pub points: usize,
+    /// Basis functions (K).
+    #[arg(short, long, default_value_t = 32)]
+    pub k: usize,
+    /// Probe functions per step.
+    #[arg(long, default_value_t = 128)]
+    pub probes: usize,
+    #[arg(long, default_value_t = 96)]
+    pub width: usize,
+    #[arg(long, default_value_t = 3)]
+    pub layers: usize,
+    #[arg(long, default_value_t = 5e-4)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 200)]
+    pub checkpoint_every: u32,
+    /// Continue from the run folder's last checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+/// Files of a list of paths, folders expanded (sorted, mesh/point extensions only).
+fn shape_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut inside: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("{}: cannot list", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|e| matches!(e.to_string_lossy().to_lowercase().as_str(), "off" | "obj" | "ply")))
+                .collect();
+            inside.sort();
+            files.extend(inside);
+        } else if p.is_file() {
+            files.push(p.clone());
+        } else {
+            bail!("{}: no such file or folder", p.display());
+        }
+    }
+    if files.is_empty() {
+        bail!("no shape files (.off, .obj, .ply) among {:?}", paths);
+    }
+    Ok(files)
+}
+
+pub fn train(args: BasisTrainArgs) -> anyhow::Result<()> {
+    let files = shape_files(&args.shapes)?;
+    let clouds: Vec<Vec<[f64; 3]>> = files.iter().map(|f| Ok(PointCloud::read(f)?.positions)).collect::<anyhow::Result<_>>()?;
+    let config = LearnConfig {
+        net: kiln_nn::BasisNetConfig { width: args.width, layers: args.layers, basis: args.k, seed: args.seed, ffn: 2 * args.width, ..Default::default() },
+        probes: ProbeConfig { count: args.probes, seed: args.seed, ..Default::default() },
+        points: args.points,
+        steps: args.steps,
+        lr: args.lr,
+        seed: args.seed,
+        ..Default::default()
+    };
+    let ctx = crate::gpu()?;
+    let device = kiln_nn::burn_device(&ctx)?;
+    let run = RunDir::create(&args.out)?;
+    let mut trainer = BasisTrainer::new(&device, &clouds, config.clone())?;
+    if args.resume {
+        match run.latest_checkpoint()? {
+            Some((step, ck)) => {
+                let n = ck.meta["tensors"].as_u64().unwrap_or(0) as usize;
+                let params: Vec<Vec<f32>> = (0..n).map(|i| ck.get(&format!("p{i}")).map(|v| v.to_vec()).context("checkpoint misses a parameter")).collect::<anyhow::Result<_>>()?;
+                let history: Vec<f64> = serde_json::from_value(ck.meta["history"].clone()).unwrap_or_default();
+                trainer.restore(&params, step as u32, history)?;
+                eprintln!("kiln: resuming at step {step}");
+            }
+            None => eprintln!("kiln: no checkpoint in {}, starting fresh", args.out.display()),
+        }
+    }
+    run.write_json("config.json", &serde_json::json!({ "shapes": files, "learn": config }))?;
+    let progress = Progress::new("basis-train", args.steps as u64, trainer.step as u64);
+    let started = Instant::now();
+    let checkpoint = |trainer: &BasisTrainer| -> anyhow::Result<()> {
+        let params = trainer.net.parameters_host()?;
+        let mut ck = Checkpoint::new(serde_json::json!({ "step": trainer.step, "tensors": params.len(), "history": trainer.history }));
+        for (i, p) in params.into_iter().enumerate() {
+            ck.push(&format!("p{i}"), p);
+        }
+        run.save_checkpoint(trainer.step as u64, &ck, 2)?;
+        Ok(())
+    };
+    while trainer.step < args.steps {
+        let loss = trainer.train_step()?;
+        if trainer.step % 10 == 0 || trainer.step == args.steps {
+            progress.set(trainer.step as u64, format!("loss {loss:.5}"));
+        }
+        if args.checkpoint_every > 0 && trainer.step % args.checkpoint_every == 0 && trainer.step < args.steps {
+            checkpoint(&trainer)?;
+        }
+    }
+    progress.finish();
+    checkpoint(&trainer)?;
+    let model = trainer.model()?;
+    model.save(&run.path("model.kbasis"))?;
+    let points: Vec<(f64, f64)> = trainer.history.iter().enumerate().map(|(i, l)| (i as f64, *l)).collect();
+    kiln_run::plot::line_plot(&run.path("loss.png"), &[kiln_run::plot::Series { points: &points, color: [200, 40, 40] }], true)?;
+    eprintln!(
+        "kiln: trained {} steps on {} shapes in {:.1} s ({} parameters); wrote {}",
+        trainer.step,
+        clouds.len(),
+        started.elapsed().as_secs_f64(),
+        trainer.net.parameter_count(),
+        run.path("model.kbasis").display()
+    );
+    Ok(())
+}
+
+/// `kiln basis CLOUD --learned [MODEL]`: the network's basis for a cloud, written like the
+/// cotangent basis (eigenvalues.txt holds the eigenvalue proxy 1 / mean e_k).
+pub fn basis(cloud_path: &Path, model: Option<&Path>, k: Option<usize>, out: &Path) -> anyhow::Result<()> {
+    let model_path = model.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(SHIPPED_MODEL));
+    let model = BasisModel::load(&model_path).with_context(|| if model.is_none() { "the shipped model is missing; train one with `kiln basis-train`".to_string() } else { String::new() })?;
+    let kk = model.config.net.basis;
+    let k = k.unwrap_or(kk);
+    if k > kk || k == 0 {
+        bail!("-k {k}: the model {} gives {kk} basis functions", model_path.display());
+    }
+    let points = PointCloud::read(cloud_path)?.positions;
+    let ctx = crate::gpu()?;
+    let device = kiln_nn::burn_device(&ctx)?;
+    let net = model.network(&device)?;
+    let t = Instant::now();
+    let learned = infer(&net, model.config.density, &points)?;
+    let secs = t.elapsed().as_secs_f64();
+    // The eigenvalue proxy on this cloud's own probes.
+    let normalized = normalize_to_unit_sphere(&points);
+    let probe_cfg = ProbeConfig { count: 128, ..model.config.probes.clone() };
+    let f = probes(&Smoothing::new(&normalized, &probe_cfg)?, &probe_cfg);
+    let proxy = nested_loss(learned.basis.as_ref(), f.as_ref(), Projection::Euclidean)?.eigenvalue_proxy();
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create the folder", out.display()))?;
+    let write = |file: &str, text: String| -> anyhow::Result<()> {
+        let p = out.join(file);
+        std::fs::write(&p, text).with_context(|| format!("{}: cannot write", p.display()))
+    };
+    write("eigenvalues.txt", proxy[..k].iter().map(|v| format!("{v:.12e}\n")).collect())?;
+    write("mass.txt", learned.mass.iter().map(|v| format!("{v:.12e}\n")).collect())?;
+    let mut s = String::with_capacity(points.len() * k * 20);
+    for i in 0..points.len() {
+        for j in 0..k {
+            if j > 0 {
+                s.push(' ');
+            }
+            s.push_str(&format!("{:.10e}", learned.basis[(i, j)]));
+        }
+        s.push('\n');
+    }
+    write("eigenvectors.txt", s)?;
+    println!("{}: {} points, {k} learned basis functions in {secs:.3} s (network inference, {}); wrote {}", cloud_path.display(), points.len(), ctx.describe(), out.display());
+    Ok(())
+}
