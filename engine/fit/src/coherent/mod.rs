@@ -133,8 +133,25 @@ struct ShShape {
     _pad: [u32; 2],
 }
 
+/// Wall-clock seconds spent in each part of `train_step`, summed over the steps so far (host
+/// clock; each part ends with a read-back, so the GPU work it queued is included).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct StepTimes {
+    /// Decoder forwards in Burn and the read-back of their outputs (the Burn → host leg).
+    pub decoder_forward: f64,
+    /// Positions/opacities to the GPU, render, GPU image loss, render read-back.
+    pub render: f64,
+    /// Host pyramid L1 and disparity TV, rasterizer backward, GPU Adam, gradient read-back.
+    pub losses_backward: f64,
+    /// Flow loss on world positions and the chain rule to the ray depth (host).
+    pub flow: f64,
+    /// dL/d(decoder output) to Burn, decoder backward and AdamW (the host → Burn leg).
+    pub decoder_backward: f64,
+}
+
 pub struct CoherentTrainer {
     ctx: Arc<GpuContext>,
+    pub times: StepTimes,
     pub scene: Scene,
     pub config: CoherentConfig,
     inputs: CoherentInputs,
@@ -264,6 +281,7 @@ impl CoherentTrainer {
             scene,
             step: 0,
             history: Vec::new(),
+            times: StepTimes::default(),
             ctx,
         };
         t.offsets_forward_only()?;
@@ -377,6 +395,13 @@ impl CoherentTrainer {
         let views = self.geom.len();
         let v = self.rng.random_range(0..views);
         let reference = self.rng.random_range(0..views);
+        let mut clock = std::time::Instant::now();
+        let mut lap = || {
+            let now = std::time::Instant::now();
+            let dt = (now - clock).as_secs_f64();
+            clock = now;
+            dt
+        };
 
         // 1. Offsets and opacities, with the decoders' graphs kept for their backward.
         let mut passes = Vec::new();
@@ -398,6 +423,7 @@ impl CoherentTrainer {
         }
         self.dz = dz;
         self.logits = logits;
+        self.times.decoder_forward += lap();
         self.upload_geometry();
 
         // 2. Render view v; image loss on the GPU.
@@ -417,6 +443,7 @@ impl CoherentTrainer {
         // 3. Pyramid L1 levels and disparity TV on the read-back render.
         let out = self.renderer.read_output(&fwd)?;
         let mut g_color: Vec<f32> = ctx.read(&grad_color, w * h * 3)?;
+        self.times.render += lap();
         // The GPU loss weighs level 0 by pyramid_weights[0] = 1; the other levels:
         let extra = losses::pyramid_l1(&out.color, &self.scene.train[v].image.rgb, w, h, 3, &self.config.pyramid_weights, l1_weight, &mut g_color);
         let (mut g_depth, mut g_alpha) = (vec![0.0f32; w * h], vec![0.0f32; w * h]);
@@ -451,6 +478,7 @@ impl CoherentTrainer {
         let g_logits: Vec<f32> = ctx.read(&grads.opacity_logits, self.n)?;
         let values = ImageLoss::read_values(&ctx, &self.loss_values)?;
         let mut g_pos: Vec<Vec<Vec3>> = self.geom.iter().enumerate().map(|(i, g)| g_means[self.first[i]..self.first[i] + g.rays.len()].to_vec()).collect();
+        self.times.losses_backward += lap();
         let mut flow = 0.0;
         if self.config.use_flow && !self.inputs.flows.is_empty() {
             let pos = self.positions(&self.dz);
@@ -463,6 +491,8 @@ impl CoherentTrainer {
             }
         }
         let g_z: Vec<f32> = self.geom.iter().enumerate().flat_map(|(i, g)| (0..g.rays.len()).map(move |p| (i, g, p))).map(|(i, g, p)| g_pos[i][p].dot(g.rays[p])).collect();
+
+        self.times.flow += lap();
 
         // 6. Back into the offset parameters.
         let s = self.offset_scale();
@@ -504,6 +534,7 @@ impl CoherentTrainer {
             }
         }
 
+        self.times.decoder_backward += lap();
         self.step += 1;
         let c = &self.config;
         if (self.step as f32) < c.scale_reset_until * c.iterations as f32 && self.step.is_multiple_of(c.scale_reset_interval.max(1)) {
