@@ -27,6 +27,8 @@ struct CoherentMetrics<'a> {
     prepare_seconds: f64,
     iterations_per_second: f64,
     preparation: &'a kiln_fit::coherent::prepare::PrepareReport,
+    /// Seconds per part of the training step, summed over the run (see `StepTimes`).
+    step_seconds: &'a kiln_fit::coherent::StepTimes,
     config: &'a CoherentConfig,
     test_views: &'a [kiln_fit::ViewMetrics],
 }
@@ -156,6 +158,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
         prepare_seconds,
         iterations_per_second: total as f64 / seconds.max(1e-9),
         preparation: &report,
+        step_seconds: &trainer.times,
         config: &config,
         test_views: &metrics,
     };
