@@ -10,6 +10,8 @@
 //! - [`street`]: the seeded synthetic street benchmark (boxes, moving cars and pedestrians,
 //!   surround cameras over several timestamps, GT occupancy/semantics/flow/visibility).
 //! - [`metrics`]: mIoU, RayIoU-style first-hit metric, flow EPE and velocity error.
+//! - [`net`]: a small 3-D conv occupancy + flow network (Burn via kiln-nn).
+//! - [`train`]: the benchmark's two arms (3-D losses; 3-D + VoxelSplat) and their evaluation.
 //! - [`occ3d`]: readers for Occ3D-nuScenes `labels.npz` (semantics, mask_lidar, mask_camera).
 //!
 //! Method spec: `methods/voxelsplat.md`; design notes: docs/VOXELSPLAT.md.
@@ -18,11 +20,13 @@ pub mod backend;
 pub mod grid;
 pub mod loss3d;
 pub mod metrics;
+pub mod net;
 pub mod occ3d;
 pub mod raycast;
 pub mod sample;
 pub mod splat_loss;
 pub mod street;
+pub mod train;
 
 pub use backend::{CpuReference, GpuSplat, SplatBackend};
 pub use grid::{ClassSet, VoxelGrid};

@@ -1,0 +1,188 @@
+//! A small occupancy + flow network on Burn (through kiln-nn, on kiln's wgpu device): 3-D
+//! convolutions with growing dilation over x and y (cars move several voxels between the two
+//! depth frames the input holds), LeakyReLU, and a 1×1×1 head with C class logits + (vx, vy).
+//!
+//! kiln's losses run on the host (see [`crate::backend`]), so the output is read back once per
+//! step and dL/d(output) enters Burn's graph as Σ output ⊙ g (kiln-nn's pattern).
+
+use burn::tensor::activation::leaky_relu;
+use burn::tensor::module::conv3d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor, TensorData};
+use kiln_nn::{AdamW, NnError};
+
+/// Burn's device on kiln's GPU context (kiln-nn's registration), for callers of [`OccNet`].
+pub use kiln_nn::burn_device;
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetConfig {
+    pub in_channels: usize,
+    pub hidden: usize,
+    /// Class logits (free included); the head adds 2 flow channels.
+    pub classes: usize,
+    /// Dilation over x and y of each 3×3×3 layer (z is never dilated: the grid is flat).
+    pub dilations: Vec<usize>,
+    pub seed: u64,
+}
+
+impl NetConfig {
+    pub fn small(in_channels: usize, classes: usize, seed: u64) -> Self {
+        NetConfig { in_channels, hidden: 16, classes, dilations: vec![1, 2, 4, 1], seed }
+    }
+}
+
+/// The network's parameters and optimizer state.
+pub struct OccNet {
+    pub config: NetConfig,
+    device: Device,
+    weights: Vec<Tensor<5>>,
+    biases: Vec<Tensor<1>>,
+    opt_w: AdamW<5>,
+    opt_b: AdamW<1>,
+}
+
+/// One forward pass: the graph's output (for the backward) and its values on the host,
+/// channel-major `[channel][voxel]`.
+pub struct NetPass {
+    output: Tensor<5>,
+    pub values: Vec<f32>,
+}
+
+fn read<const D: usize>(t: &Tensor<D>) -> Result<Vec<f32>, NnError> {
+    let data = t.try_to_data().map_err(|e| NnError::Read(format!("{e:?}")))?;
+    data.try_to_vec::<f32>().map_err(|e| NnError::Read(format!("{e:?}")))
+}
+
+fn upload<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+impl OccNet {
+    pub fn new(config: NetConfig, device: &Device) -> Result<Self, NnError> {
+        if config.in_channels == 0 || config.hidden == 0 || config.classes < 2 || config.dilations.is_empty() {
+            return Err(NnError::Shape(format!("occupancy network config {config:?} has an empty layer")));
+        }
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(config.seed);
+        let mut weights = Vec::new();
+        let mut biases = Vec::new();
+        let mut cin = config.in_channels;
+        let mut layer = |cin: usize, cout: usize, k: usize| {
+            // He-uniform initialisation for LeakyReLU layers.
+            let bound = (6.0 / (cin * k * k * k) as f32).sqrt();
+            let w: Vec<f32> = (0..cout * cin * k * k * k).map(|_| rng.random_range(-bound..bound)).collect();
+            weights.push(upload(w, [cout, cin, k, k, k], device).require_grad());
+            biases.push(upload(vec![0.0; cout], [cout], device).require_grad());
+        };
+        for _ in &config.dilations {
+            layer(cin, config.hidden, 3);
+            cin = config.hidden;
+        }
+        layer(cin, config.classes + 2, 1);
+        Ok(OccNet { config, device: device.clone(), weights, biases, opt_w: AdamW::new(), opt_b: AdamW::new() })
+    }
+
+    pub fn output_channels(&self) -> usize {
+        self.config.classes + 2
+    }
+
+    /// Forward on a channel-major input of `dims` voxels; output `[C + 2][voxel]` on the host.
+    pub fn forward(&self, input: &[f32], dims: [usize; 3]) -> Result<NetPass, NnError> {
+        let n = dims[0] * dims[1] * dims[2];
+        if input.len() != self.config.in_channels * n {
+            return Err(NnError::Shape(format!("input has {} values, expected {} channels × {n} voxels", input.len(), self.config.in_channels)));
+        }
+        let mut x = upload(input.to_vec(), [1, self.config.in_channels, dims[0], dims[1], dims[2]], &self.device);
+        let last = self.weights.len() - 1;
+        for (i, (w, b)) in self.weights.iter().zip(&self.biases).enumerate() {
+            let options = if i < last {
+                let d = self.config.dilations[i];
+                ConvOptions::new([1, 1, 1], [d, d, 1], [d, d, 1], 1)
+            } else {
+                ConvOptions::new([1, 1, 1], [0, 0, 0], [1, 1, 1], 1)
+            };
+            x = conv3d(x, w.clone(), Some(b.clone()), options);
+            if i < last {
+                x = leaky_relu(x, 0.1);
+            }
+        }
+        Ok(NetPass { values: read(&x)?, output: x })
+    }
+
+    /// Back-propagates dL/d(output) (channel-major, like `pass.values`) and takes one AdamW step.
+    pub fn step(&mut self, pass: NetPass, grad_output: &[f32], lr: f64) -> Result<(), NnError> {
+        if grad_output.len() != pass.values.len() {
+            return Err(NnError::Shape(format!("gradient has {} values for an output of {}", grad_output.len(), pass.values.len())));
+        }
+        let g = upload(grad_output.to_vec(), pass.output.dims(), &self.device);
+        let grads = pass.output.mul(g).sum().backward();
+        let missing = || NnError::Shape("a network parameter got no gradient".into());
+        let gw = self.weights.iter().map(|w| w.grad(&grads).ok_or_else(missing)).collect::<Result<Vec<_>, _>>()?;
+        let gb = self.biases.iter().map(|b| b.grad(&grads).ok_or_else(missing)).collect::<Result<Vec<_>, _>>()?;
+        self.weights = self.opt_w.step(lr, std::mem::take(&mut self.weights), gw);
+        self.biases = self.opt_b.step(lr, std::mem::take(&mut self.biases), gb);
+        Ok(())
+    }
+
+    /// Every parameter on the host (weights, then biases), for checkpoints.
+    pub fn parameters_host(&self) -> Result<Vec<Vec<f32>>, NnError> {
+        let mut out = Vec::new();
+        for w in &self.weights {
+            out.push(read(w)?);
+        }
+        for b in &self.biases {
+            out.push(read(b)?);
+        }
+        Ok(out)
+    }
+
+    pub fn set_parameters_host(&mut self, params: &[Vec<f32>]) -> Result<(), NnError> {
+        let k = self.weights.len();
+        if params.len() != 2 * k {
+            return Err(NnError::Shape(format!("{} parameter arrays, expected {}", params.len(), 2 * k)));
+        }
+        for i in 0..k {
+            let wd = self.weights[i].dims();
+            let bd = self.biases[i].dims();
+            if params[i].len() != wd.iter().product::<usize>() || params[k + i].len() != bd[0] {
+                return Err(NnError::Shape(format!("layer {i}: parameter sizes do not match the network")));
+            }
+            self.weights[i] = upload(params[i].clone(), wd, &self.device).require_grad();
+            self.biases[i] = upload(params[k + i].clone(), bd, &self.device).require_grad();
+        }
+        self.opt_w = AdamW::new();
+        self.opt_b = AdamW::new();
+        Ok(())
+    }
+}
+
+/// Channel-major network output → voxel-major logits `[voxel][C]` and flow `[voxel][2]`.
+pub fn split_output(values: &[f32], classes: usize, n: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut logits = vec![0.0; n * classes];
+    let mut flow = vec![0.0; n * 2];
+    for c in 0..classes {
+        for i in 0..n {
+            logits[i * classes + c] = values[c * n + i];
+        }
+    }
+    for d in 0..2 {
+        for i in 0..n {
+            flow[i * 2 + d] = values[(classes + d) * n + i];
+        }
+    }
+    (logits, flow)
+}
+
+/// The inverse of [`split_output`] for gradients.
+pub fn join_grads(grad_logits: &[f32], grad_flow: &[f32], classes: usize, n: usize) -> Vec<f32> {
+    let mut out = vec![0.0; (classes + 2) * n];
+    for i in 0..n {
+        for c in 0..classes {
+            out[c * n + i] = grad_logits[i * classes + c];
+        }
+        out[classes * n + i] = grad_flow[2 * i];
+        out[(classes + 1) * n + i] = grad_flow[2 * i + 1];
+    }
+    out
+}
