@@ -4,6 +4,7 @@ mod bench;
 mod coherent;
 mod fit;
 mod learned_basis;
+mod occ;
 mod render;
 mod spectral;
 mod view;
@@ -35,6 +36,9 @@ enum Command {
     /// Vox-E: fit voxel grids, edit them locally under guidance, export meshes.
     #[command(subcommand)]
     Voxel(voxel::VoxelCommand),
+    /// VoxelSplat occupancy + flow on the synthetic street benchmark: train one arm, or bench both.
+    #[command(subcommand)]
+    Occ(occ::OccCommand),
     /// Print the GPU adapter kiln would use and what it supports.
     Info,
     /// Laplacian eigenbasis of a mesh (cotangent + lumped mass), or the learned basis of a
@@ -58,6 +62,7 @@ pub fn main() -> ExitCode {
         Command::View(args) => view::run(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Voxel(cmd) => voxel::run(cmd),
+        Command::Occ(cmd) => occ::run(cmd),
         Command::Info => info(),
         Command::Basis(args) => spectral::basis(args),
         Command::BasisTrain(args) => learned_basis::train(args),
