@@ -230,3 +230,41 @@ fn view_argument_errors_are_one_line() {
     let out = kiln(&["view", dir.join("missing.off").to_str().unwrap()]);
     assert!(error_line(&out).contains("missing.off"), "{}", error_line(&out));
 }
+
+/// `kiln basis --learned` with the model shipped in assets/: a point cloud's basis comes out
+/// M-orthonormal in the density the network predicts; bad model files and sizes are one line.
+#[test]
+fn learned_basis_with_the_shipped_model() {
+    let Some(data) = data_dir() else {
+        eprintln!("KILN_DATA not set: skipping");
+        return;
+    };
+    let dir = temp_dir("learned");
+    let cloud = data.join("shapes/cactus/cactus_deformed.off");
+    let out = kiln(&["basis", cloud.to_str().unwrap(), "--learned", "-k", "8", "--out", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let mass: Vec<f64> = read("mass.txt").lines().map(|l| l.parse().unwrap()).collect();
+    let rows: Vec<Vec<f64>> = read("eigenvectors.txt").lines().map(|l| l.split_whitespace().map(|v| v.parse().unwrap()).collect()).collect();
+    assert_eq!(mass.len(), 1856);
+    assert_eq!(rows.len(), 1856);
+    assert!(rows.iter().all(|r| r.len() == 8));
+    assert!((mass.iter().sum::<f64>() - 1.0).abs() < 1e-6 && mass.iter().all(|m| *m >= 0.0));
+    for a in 0..8 {
+        for b in 0..8 {
+            let g: f64 = (0..1856).map(|i| mass[i] * rows[i][a] * rows[i][b]).sum();
+            let want = if a == b { 1.0 } else { 0.0 };
+            assert!((g - want).abs() < 1e-5, "<φ{a}, φ{b}>_M = {g}");
+        }
+    }
+    let proxy: Vec<f64> = read("eigenvalues.txt").lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(proxy.len(), 8);
+    assert!(proxy.iter().all(|v| v.is_finite() && *v > 0.0));
+    // Bad input.
+    let missing = dir.join("missing.kbasis");
+    let out = kiln(&["basis", cloud.to_str().unwrap(), "--learned", missing.to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+    assert!(error_line(&out).contains("missing.kbasis"), "{}", error_line(&out));
+    let out = kiln(&["basis", cloud.to_str().unwrap(), "--learned", "-k", "500", "--out", dir.to_str().unwrap()]);
+    assert!(error_line(&out).contains("-k 500"), "{}", error_line(&out));
+    std::fs::remove_dir_all(&dir).ok();
+}

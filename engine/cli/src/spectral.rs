@@ -24,8 +24,8 @@ pub struct BasisArgs {
     pub k: Option<usize>,
     /// The learned basis of a network instead of the cotangent eigenbasis: the shipped model,
     /// or a model file written by `kiln basis-train`.
-    #[arg(long, num_args = 0..=1, default_missing_value = "")]
-    pub learned: Option<PathBuf>,
+    #[arg(long, num_args = 0..=1)]
+    pub learned: Option<Option<PathBuf>>,
     /// Output folder: eigenvalues.txt (one per line), eigenvectors.txt (one vertex per line,
     /// k columns, M-orthonormal), mass.txt.
     #[arg(long)]
@@ -37,8 +37,7 @@ pub struct BasisArgs {
 
 pub fn basis(args: BasisArgs) -> anyhow::Result<()> {
     if let Some(model) = &args.learned {
-        let model = (!model.as_os_str().is_empty()).then_some(model.as_path());
-        return crate::learned_basis::basis(&args.mesh, model, args.k, &args.out);
+        return crate::learned_basis::basis(&args.mesh, model.as_deref(), args.k, &args.out);
     }
     let k = args.k.unwrap_or(200);
     let mut mesh = Mesh::read(&args.mesh)?;
