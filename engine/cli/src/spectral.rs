@@ -4,11 +4,11 @@ use anyhow::Context;
 use clap::Args;
 use kiln_run::Progress;
 use kiln_scene::mesh::Mesh;
-use kiln_spectral::eigen::{eigen_shift_invert, EigenOptions};
+use kiln_spectral::eigen::{eigen_shift_invert, EigenMethod, EigenOptions};
 use kiln_spectral::eval::{check_vts_pair, read_map, read_vts, write_map, GroundTruthDistances};
 use kiln_spectral::geodesic::HeatGeodesics;
 use kiln_spectral::laplacian::cotangent;
-use kiln_spectral::pipeline::{match_shapes, MatchConfig, Shape};
+use kiln_spectral::pipeline::{match_shapes, zoomout_steps, MatchConfig, Shape};
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -118,7 +118,7 @@ pub fn run_match(args: MatchArgs) -> anyhow::Result<()> {
         anyhow::ensure!(end <= args.k, "--zoomout ends at {end} but only -k {} eigenpairs are computed", args.k);
         cfg.k_basis = cfg.k_basis.max(end);
     }
-    let n_zo = cfg.zoomout.map_or(0, |(e, s)| (e - start).div_ceil(s));
+    let n_zo = zoomout_steps(&cfg);
     let progress = Progress::new("match", 3 + n_zo as u64, 0);
     let t0 = Instant::now();
     progress.set(0, "eigenbasis A".into());
@@ -223,6 +223,8 @@ struct SpectralReport {
     threads: usize,
     /// tr_reg_000, cotangent + lumped mass, raw coordinates: k → median seconds.
     eigensolver_seconds: std::collections::BTreeMap<usize, f64>,
+    /// The same with faer's single-vector Krylov–Schur (the previous default), for comparison.
+    eigensolver_seconds_krylov_schur: std::collections::BTreeMap<usize, f64>,
     first_eigenvalues: Vec<f64>,
     pairs: Vec<PairReport>,
     mean_error_init_x100: f64,
@@ -283,16 +285,21 @@ pub fn bench(args: SpectralBenchArgs) -> anyhow::Result<()> {
     let mesh = Mesh::read(off(0))?;
     let ops = cotangent(&mesh, "tr_reg_000")?;
     let mut eigensolver_seconds = std::collections::BTreeMap::new();
+    let mut eigensolver_seconds_krylov_schur = std::collections::BTreeMap::new();
     let mut first = vec![];
-    for k in [30, 100, 200] {
-        let mut t = vec![];
-        for _ in 0..args.iters.max(1) {
-            let t0 = Instant::now();
-            let b = eigen_shift_invert(&ops, k, EigenOptions::default(), "tr_reg_000")?;
-            t.push(t0.elapsed().as_secs_f64());
-            first = b.eigenvalues[..10].to_vec();
+    for (method, out) in [(EigenMethod::Block, &mut eigensolver_seconds), (EigenMethod::KrylovSchur, &mut eigensolver_seconds_krylov_schur)] {
+        for k in [30, 100, 200] {
+            let mut t = vec![];
+            for _ in 0..args.iters.max(1) {
+                let t0 = Instant::now();
+                let b = eigen_shift_invert(&ops, k, EigenOptions { method, ..EigenOptions::default() }, "tr_reg_000")?;
+                t.push(t0.elapsed().as_secs_f64());
+                if method == EigenMethod::Block {
+                    first = b.eigenvalues[..10].to_vec();
+                }
+            }
+            out.insert(k, median(&mut t));
         }
-        eigensolver_seconds.insert(k, median(&mut t));
     }
     // Ordered pairs (i, j), i ≠ j, target-major so each target's geodesics are computed once.
     let all: Vec<(usize, usize)> = (0..9).flat_map(|i| (0..9).filter(move |&j| j != i).map(move |j| (i, j))).collect();
@@ -332,6 +339,7 @@ pub fn bench(args: SpectralBenchArgs) -> anyhow::Result<()> {
     let report = SpectralReport {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         eigensolver_seconds,
+        eigensolver_seconds_krylov_schur,
         first_eigenvalues: first,
         mean_error_init_x100: pairs.iter().map(|p| p.error_init_x100).sum::<f64>() / np,
         mean_error_x100: errs.iter().sum::<f64>() / np,
@@ -346,7 +354,7 @@ pub fn bench(args: SpectralBenchArgs) -> anyhow::Result<()> {
     } else {
         println!("eigensolver (tr_reg_000, {} threads):", report.threads);
         for (k, s) in &report.eigensolver_seconds {
-            println!("  k = {k:3}: {s:.3} s");
+            println!("  k = {k:3}: {s:.3} s (Krylov–Schur {:.3} s)", report.eigensolver_seconds_krylov_schur[k]);
         }
         for p in report.pairs.iter().chain(&report.extra) {
             println!("  {} → {}: error x100 {:.2} (before ZoomOut {:.2}), {:.2} s (eigen {:.2}, descr {:.2}, fit {:.2}, zoomout {:.2})", p.b, p.a, p.error_x100, p.error_init_x100, p.seconds_total, p.seconds_eigen, p.seconds_descr, p.seconds_fit, p.seconds_zoomout);
