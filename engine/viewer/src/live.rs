@@ -3,7 +3,8 @@
 //! The viewer never waits for the trainer and the trainer never waits for the viewer. The
 //! trainer logs loss/PSNR/Gaussian count when it reads them anyway, and hands over a copy of
 //! the cloud only when the viewer asked for one (`wants_snapshot`, a relaxed atomic load per
-//! step). The viewer asks again at most every `SNAPSHOT_INTERVAL` after taking the previous
+//! step). The viewer asks again at most every `SNAPSHOT_INTERVAL` (longer when its redraws are
+//! slow, see `viewer::snapshot_interval`) after taking the previous
 //! one, so the trainer's cost is one cloud read-back per interval, which it measures itself
 //! ([`LiveStatus::snapshot_seconds`]).
 

@@ -188,7 +188,7 @@ impl ViewerState {
                 Err(e) => self.report(format!("live snapshot at step {step}: {e}")),
             }
         }
-        if !feed.wants_snapshot() && self.last_snapshot_taken.elapsed() >= SNAPSHOT_INTERVAL && !feed.status().finished {
+        if !feed.wants_snapshot() && self.last_snapshot_taken.elapsed() >= snapshot_interval(self.stats.scene_ms) && !feed.status().finished {
             feed.request_snapshot();
         }
     }
@@ -538,6 +538,14 @@ impl ViewerState {
         line_plot(ui, "PSNR (dB)", &series(|p| p.psnr as f64));
         line_plot(ui, "Gaussians", &series(|p| p.gaussians as f64));
     }
+}
+
+/// How long to wait before asking for the next training snapshot: at least
+/// [`SNAPSHOT_INTERVAL`], and long enough that redrawing each snapshot (which took `scene_ms`)
+/// uses at most a tenth of the device — on a software adapter the window's draws share the
+/// trainer's CPU cores.
+pub fn snapshot_interval(scene_ms: f64) -> Duration {
+    SNAPSHOT_INTERVAL.max(Duration::from_secs_f64((scene_ms.max(0.0) * 9.0 / 1e3).min(60.0)))
 }
 
 /// A small line plot: egui has none built in, and one series with its range is all we need.

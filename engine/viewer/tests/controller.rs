@@ -180,3 +180,13 @@ fn any_input_sequence_keeps_a_valid_camera() {
         assert!((r * r.transpose()).abs_diff_eq(Mat3::IDENTITY, 1e-4));
     }
 }
+
+#[test]
+fn live_snapshots_leave_nine_tenths_of_the_device_to_the_trainer() {
+    use kiln_viewer::live::SNAPSHOT_INTERVAL;
+    use kiln_viewer::viewer::snapshot_interval;
+    assert_eq!(snapshot_interval(5.0), SNAPSHOT_INTERVAL);
+    // A 2 s redraw (a large cloud on lavapipe) waits 18 s: redraws take ≤ 10 % of the time.
+    assert_eq!(snapshot_interval(2000.0), std::time::Duration::from_secs(18));
+    assert_eq!(snapshot_interval(1e9), std::time::Duration::from_secs(60));
+}
