@@ -36,37 +36,15 @@ pub fn read_vts(path: impl AsRef<Path>, num_vertices: usize) -> Result<Vec<usize
 }
 
 /// Reads a point map (one 0-based index per line, one line per vertex of shape 2) and checks it
-/// against the vertex counts.
+/// against the vertex counts (the file format lives with the mesh readers, which the viewer
+/// shares).
 pub fn read_map(path: impl AsRef<Path>, n2: usize, n1: usize) -> Result<Vec<u32>> {
-    let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| SpectralError::Io { path: path.into(), source })?;
-    let mut out = Vec::with_capacity(n2);
-    for (ln, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.is_empty() {
-            continue;
-        }
-        let v: usize = t.parse().map_err(|_| SpectralError::Parse { path: path.into(), line: ln + 1, msg: format!("not a vertex index: {t:?}") })?;
-        if v >= n1 {
-            return Err(SpectralError::Parse { path: path.into(), line: ln + 1, msg: format!("vertex {v} is outside the first shape's 0..{n1} (0-based)") });
-        }
-        out.push(v as u32);
-    }
-    if out.len() != n2 {
-        return Err(SpectralError::Parse { path: path.into(), line: 0, msg: format!("{} entries, but the second shape has {n2} vertices", out.len()) });
-    }
-    Ok(out)
+    Ok(kiln_scene::mesh::read_point_map(path, n2, n1)?)
 }
 
 /// Writes a point map, one 0-based index per line.
 pub fn write_map(path: impl AsRef<Path>, p2p: &[u32]) -> Result<()> {
-    let path = path.as_ref();
-    let mut s = String::with_capacity(p2p.len() * 6);
-    for v in p2p {
-        s.push_str(&v.to_string());
-        s.push('\n');
-    }
-    std::fs::write(path, s).map_err(|source| SpectralError::Io { path: path.into(), source })
+    Ok(kiln_scene::mesh::write_point_map(path, p2p)?)
 }
 
 /// Geodesic distance table on X from the ground-truth points `vts_x` (unique sources).

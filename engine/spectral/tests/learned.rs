@@ -111,6 +111,7 @@ fn the_oracle_is_the_best_nested_basis() {
 
 /// The network's loss on Burn tensors (kiln-nn, on kiln's device) is this crate's reference:
 /// same value, and its autodiff gradient matches central differences of the f64 reference.
+#[cfg(feature = "learned")]
 #[test]
 fn burn_nested_loss_matches_the_reference_and_its_gradient() {
     use burn::tensor::{Tensor, TensorData};
