@@ -160,24 +160,7 @@ pub fn basis(cloud_path: &Path, model: Option<&Path>, k: Option<usize>, out: &Pa
     let probe_cfg = ProbeConfig { count: 128, ..model.config.probes.clone() };
     let f = probes(&Smoothing::new(&normalized, &probe_cfg)?, &probe_cfg);
     let proxy = nested_loss(learned.basis.as_ref(), f.as_ref(), Projection::Euclidean)?.eigenvalue_proxy();
-    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create the folder", out.display()))?;
-    let write = |file: &str, text: String| -> anyhow::Result<()> {
-        let p = out.join(file);
-        std::fs::write(&p, text).with_context(|| format!("{}: cannot write", p.display()))
-    };
-    write("eigenvalues.txt", proxy[..k].iter().map(|v| format!("{v:.12e}\n")).collect())?;
-    write("mass.txt", learned.mass.iter().map(|v| format!("{v:.12e}\n")).collect())?;
-    let mut s = String::with_capacity(points.len() * k * 20);
-    for i in 0..points.len() {
-        for j in 0..k {
-            if j > 0 {
-                s.push(' ');
-            }
-            s.push_str(&format!("{:.10e}", learned.basis[(i, j)]));
-        }
-        s.push('\n');
-    }
-    write("eigenvectors.txt", s)?;
+    crate::spectral::write_basis(out, &proxy[..k], &learned.mass, points.len(), k, |i, j| learned.basis[(i, j)])?;
     println!("{}: {} points, {k} learned basis functions in {secs:.3} s (network inference, {}); wrote {}", cloud_path.display(), points.len(), ctx.describe(), out.display());
     Ok(())
 }

@@ -49,26 +49,32 @@ pub fn basis(args: BasisArgs) -> anyhow::Result<()> {
     let ops = cotangent(&mesh, &name)?;
     let b = eigen_shift_invert(&ops, k, EigenOptions::default(), &name)?;
     let secs = t.elapsed().as_secs_f64();
-    std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create the folder", args.out.display()))?;
+    write_basis(&args.out, &b.eigenvalues, &ops.mass, mesh.num_vertices(), k, |i, j| b.eigenvectors[(i, j)])?;
+    println!("{}: {} vertices, {} eigenpairs in {:.3} s (area {:.6}); wrote {}", name, mesh.num_vertices(), k, secs, mesh.area(), args.out.display());
+    Ok(())
+}
+
+/// Writes a basis as `kiln basis` lays it out: eigenvalues.txt (one per line), mass.txt (one
+/// per vertex), eigenvectors.txt (one vertex per line, `k` columns).
+pub fn write_basis(out: &Path, eigenvalues: &[f64], mass: &[f64], n: usize, k: usize, vector: impl Fn(usize, usize) -> f64) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create the folder", out.display()))?;
     let write = |file: &str, text: String| -> anyhow::Result<()> {
-        let p = args.out.join(file);
+        let p = out.join(file);
         std::fs::write(&p, text).with_context(|| format!("{}: cannot write", p.display()))
     };
-    write("eigenvalues.txt", b.eigenvalues.iter().map(|v| format!("{v:.12e}\n")).collect())?;
-    write("mass.txt", ops.mass.iter().map(|v| format!("{v:.12e}\n")).collect())?;
-    let mut s = String::with_capacity(mesh.num_vertices() * k * 20);
-    for i in 0..mesh.num_vertices() {
+    write("eigenvalues.txt", eigenvalues.iter().map(|v| format!("{v:.12e}\n")).collect())?;
+    write("mass.txt", mass.iter().map(|v| format!("{v:.12e}\n")).collect())?;
+    let mut s = String::with_capacity(n * k * 20);
+    for i in 0..n {
         for j in 0..k {
             if j > 0 {
                 s.push(' ');
             }
-            s.push_str(&format!("{:.10e}", b.eigenvectors[(i, j)]));
+            s.push_str(&format!("{:.10e}", vector(i, j)));
         }
         s.push('\n');
     }
-    write("eigenvectors.txt", s)?;
-    println!("{}: {} vertices, {} eigenpairs in {:.3} s (area {:.6}); wrote {}", name, mesh.num_vertices(), k, secs, mesh.area(), args.out.display());
-    Ok(())
+    write("eigenvectors.txt", s)
 }
 
 #[derive(Args)]
