@@ -11,7 +11,7 @@
 //! 6×512 encoder is sized for a data-centre GPU; kiln's default is a small one that trains on
 //! a laptop and ships in `assets/`.
 
-use crate::adamw::AdamW;
+use crate::params::Params;
 use crate::NnError;
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -68,21 +68,14 @@ pub struct BasisNet {
     pub config: BasisNetConfig,
     device: Device,
     /// Every weight matrix, `[in, out]`.
-    matrices: Vec<Tensor<2>>,
+    matrices: Params<2>,
     /// Every bias and layer-norm gain/bias.
-    vectors: Vec<Tensor<1>>,
+    vectors: Params<1>,
     blocks: Vec<Block>,
-    opt_m: AdamW<2>,
-    opt_v: AdamW<1>,
 }
 
 fn upload<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, shape), device)
-}
-
-fn read<const D: usize>(t: &Tensor<D>) -> Result<Vec<f32>, NnError> {
-    let data = t.try_to_data().map_err(|e| NnError::Read(format!("{e:?}")))?;
-    data.try_to_vec::<f32>().map_err(|e| NnError::Read(format!("{e:?}")))
 }
 
 /// Layer norm over the last axis of `[n, c]` with gain and bias.
@@ -143,7 +136,7 @@ impl BasisNet {
         vector(d, 0.0, &mut vectors);
         matrix(d, config.basis, &mut matrices);
         vector(config.basis, 0.0, &mut vectors);
-        Ok(BasisNet { config, device: device.clone(), matrices, vectors, blocks, opt_m: AdamW::new(), opt_v: AdamW::new() })
+        Ok(BasisNet { config, device: device.clone(), matrices: Params::new(matrices), vectors: Params::new(vectors), blocks })
     }
 
     pub fn device(&self) -> &Device {
@@ -153,7 +146,7 @@ impl BasisNet {
     /// Points `[n, 3]` (normalized to the unit sphere) → the raw basis `[n, K]`, tracked for
     /// autodiff.
     pub fn forward(&self, points: Tensor<2>) -> Tensor<2> {
-        let (m, v) = (&self.matrices, &self.vectors);
+        let (m, v) = (&self.matrices.tensors, &self.vectors.tensors);
         let n = points.dims()[0];
         let mut x = gelu(layer_norm(linear(points, &m[0], &v[0]), &v[1], &v[2]));
         x = layer_norm(linear(x, &m[1], &v[3]), &v[4], &v[5]);
@@ -203,51 +196,32 @@ impl BasisNet {
     /// ±`clip` elementwise (the reference clips by value).
     pub fn step(&mut self, loss: Tensor<1>, lr: f64, clip: f64) -> Result<(), NnError> {
         let grads = loss.backward();
-        let missing = || NnError::Shape("a basis-net parameter got no gradient".into());
-        let gm: Vec<Tensor<2>> = self.matrices.iter().map(|p| p.grad(&grads).map(|g| g.clamp(-clip, clip)).ok_or_else(missing)).collect::<Result<_, _>>()?;
-        let gv: Vec<Tensor<1>> = self.vectors.iter().map(|p| p.grad(&grads).map(|g| g.clamp(-clip, clip)).ok_or_else(missing)).collect::<Result<_, _>>()?;
-        self.matrices = self.opt_m.step(lr, std::mem::take(&mut self.matrices), gm);
-        self.vectors = self.opt_v.step(lr, std::mem::take(&mut self.vectors), gv);
+        let gm = self.matrices.grads(&grads, Some(clip))?;
+        let gv = self.vectors.grads(&grads, Some(clip))?;
+        self.matrices.step(lr, gm);
+        self.vectors.step(lr, gv);
         Ok(())
     }
 
     /// Every parameter on the host: matrices, then vectors (the checkpoint and `assets/` order).
     pub fn parameters_host(&self) -> Result<Vec<Vec<f32>>, NnError> {
-        let mut out = Vec::new();
-        for t in &self.matrices {
-            out.push(read(t)?);
-        }
-        for t in &self.vectors {
-            out.push(read(t)?);
-        }
+        let mut out = self.matrices.to_host()?;
+        out.extend(self.vectors.to_host()?);
         Ok(out)
     }
 
     /// Replaces the parameters (order and sizes of [`Self::parameters_host`]).
     pub fn set_parameters_host(&mut self, params: &[Vec<f32>]) -> Result<(), NnError> {
-        let (nm, nv) = (self.matrices.len(), self.vectors.len());
-        if params.len() != nm + nv {
-            return Err(NnError::Shape(format!("{} parameter tensors for a basis net with {}", params.len(), nm + nv)));
+        let nm = self.matrices.len();
+        if params.len() != nm + self.vectors.len() {
+            return Err(NnError::Shape(format!("{} parameter tensors for a basis net with {}", params.len(), nm + self.vectors.len())));
         }
-        for i in 0..nm {
-            let dims = self.matrices[i].dims();
-            if params[i].len() != dims[0] * dims[1] {
-                return Err(NnError::Shape(format!("matrix {i}: {} values for {dims:?}", params[i].len())));
-            }
-            self.matrices[i] = upload(params[i].clone(), dims, &self.device).require_grad();
-        }
-        for i in 0..nv {
-            let dims = self.vectors[i].dims();
-            if params[nm + i].len() != dims[0] {
-                return Err(NnError::Shape(format!("vector {i}: {} values for {dims:?}", params[nm + i].len())));
-            }
-            self.vectors[i] = upload(params[nm + i].clone(), dims, &self.device).require_grad();
-        }
-        Ok(())
+        self.matrices.set_from_host(&params[..nm], &self.device)?;
+        self.vectors.set_from_host(&params[nm..], &self.device)
     }
 
     pub fn parameter_count(&self) -> usize {
-        self.matrices.iter().map(|t| t.dims().iter().product::<usize>()).sum::<usize>() + self.vectors.iter().map(|t| t.dims()[0]).sum::<usize>()
+        self.matrices.count() + self.vectors.count()
     }
 }
 

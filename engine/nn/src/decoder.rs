@@ -9,7 +9,7 @@
 //! every stage is an exact ×2 upsample up to a one-pixel crop (the reference pads odd sizes
 //! instead; same effect).
 
-use crate::adamw::AdamW;
+use crate::params::Params;
 use crate::NnError;
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::module::conv2d;
@@ -124,12 +124,10 @@ pub struct ConvDecoder {
     pub config: DecoderConfig,
     device: Device,
     stages: Vec<Stage>,
-    weights: Vec<Tensor<4>>,
-    biases: Vec<Tensor<1>>,
+    weights: Params<4>,
+    biases: Params<1>,
     code: Tensor<4>,
     coords: Tensor<4>,
-    opt_w: AdamW<4>,
-    opt_b: AdamW<1>,
 }
 
 /// A forward pass kept for its backward: the output on the host (`[channel][y][x]`) and the
@@ -217,12 +215,10 @@ impl ConvDecoder {
             config,
             device: device.clone(),
             stages,
-            weights,
-            biases,
+            weights: Params::new(weights),
+            biases: Params::new(biases),
             code,
             coords,
-            opt_w: AdamW::new(),
-            opt_b: AdamW::new(),
         })
     }
 
@@ -251,7 +247,7 @@ impl ConvDecoder {
                 let mode = if stage.size[0] > pad && stage.size[1] > pad { PadMode::Reflect } else { PadMode::Edge };
                 x = x.pad((pad, pad, pad, pad), mode);
             }
-            x = conv2d(x, self.weights[i].clone(), Some(self.biases[i].clone()), ConvOptions::new([1, 1], [0, 0], [1, 1], 1));
+            x = conv2d(x, self.weights.tensors[i].clone(), Some(self.biases.tensors[i].clone()), ConvOptions::new([1, 1], [0, 0], [1, 1], 1));
             if stage.leaky {
                 x = leaky_relu(x, 0.2);
             }
@@ -276,30 +272,21 @@ impl ConvDecoder {
         let g = upload(grad_output.to_vec(), pass.output.dims(), &self.device);
         // L = Σ output ⊙ g has dL/d(output) = g: the upstream gradient enters the graph.
         let grads = pass.output.mul(g).sum().backward();
-        let missing = || NnError::Shape("a decoder parameter got no gradient".into());
-        Ok(DecoderGrads {
-            weights: self.weights.iter().map(|w| w.grad(&grads).ok_or_else(missing)).collect::<Result<_, _>>()?,
-            biases: self.biases.iter().map(|b| b.grad(&grads).ok_or_else(missing)).collect::<Result<_, _>>()?,
-        })
+        Ok(DecoderGrads { weights: self.weights.grads(&grads, None)?, biases: self.biases.grads(&grads, None)? })
     }
 
     /// Backward from `grad_output` and one AdamW step at `lr`.
     pub fn step(&mut self, pass: DecoderPass, grad_output: &[f32], lr: f64) -> Result<(), NnError> {
         let g = self.gradients(pass, grad_output)?;
-        self.weights = self.opt_w.step(lr, std::mem::take(&mut self.weights), g.weights);
-        self.biases = self.opt_b.step(lr, std::mem::take(&mut self.biases), g.biases);
+        self.weights.step(lr, g.weights);
+        self.biases.step(lr, g.biases);
         Ok(())
     }
 
     /// Every parameter on the host: the stage weights, then the stage biases.
     pub fn parameters_host(&self) -> Result<Vec<Vec<f32>>, NnError> {
-        let mut out = Vec::new();
-        for w in &self.weights {
-            out.push(read(w)?);
-        }
-        for b in &self.biases {
-            out.push(read(b)?);
-        }
+        let mut out = self.weights.to_host()?;
+        out.extend(self.biases.to_host()?);
         Ok(out)
     }
 
@@ -310,18 +297,11 @@ impl ConvDecoder {
         if params.len() != 2 * n {
             return Err(NnError::Shape(format!("{} parameter tensors for a decoder with {}", params.len(), 2 * n)));
         }
-        for i in 0..n {
-            let dims = self.weights[i].dims();
-            if params[i].len() != dims.iter().product::<usize>() || params[n + i].len() != dims[0] {
-                return Err(NnError::Shape(format!("parameter {i} has the wrong size")));
-            }
-            self.weights[i] = upload(params[i].clone(), dims, &self.device).require_grad();
-            self.biases[i] = upload(params[n + i].clone(), [dims[0]], &self.device).require_grad();
-        }
-        Ok(())
+        self.weights.set_from_host(&params[..n], &self.device)?;
+        self.biases.set_from_host(&params[n..], &self.device)
     }
 
     pub fn parameter_count(&self) -> usize {
-        self.weights.iter().map(|w| w.dims().iter().product::<usize>()).sum::<usize>() + self.biases.iter().map(|b| b.dims()[0]).sum::<usize>()
+        self.weights.count() + self.biases.count()
     }
 }

@@ -18,11 +18,13 @@ pub mod adamw;
 pub mod basis_net;
 pub mod decoder;
 pub mod device;
+pub mod params;
 
 pub use adamw::{AdamW, CyclicLr};
 pub use basis_net::{BasisNet, BasisNetConfig};
 pub use decoder::{ConvDecoder, DecoderConfig, DecoderPass};
 pub use device::burn_device;
+pub use params::Params;
 
 /// Errors from the network layer.
 #[derive(Debug, thiserror::Error)]

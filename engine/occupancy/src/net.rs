@@ -9,7 +9,7 @@ use burn::tensor::activation::leaky_relu;
 use burn::tensor::module::conv3d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
-use kiln_nn::{AdamW, NnError};
+use kiln_nn::{NnError, Params};
 
 /// Burn's device on kiln's GPU context (kiln-nn's registration), for callers of [`OccNet`].
 pub use kiln_nn::burn_device;
@@ -37,10 +37,8 @@ impl NetConfig {
 pub struct OccNet {
     pub config: NetConfig,
     device: Device,
-    weights: Vec<Tensor<5>>,
-    biases: Vec<Tensor<1>>,
-    opt_w: AdamW<5>,
-    opt_b: AdamW<1>,
+    weights: Params<5>,
+    biases: Params<1>,
 }
 
 /// One forward pass: the graph's output (for the backward) and its values on the host,
@@ -80,7 +78,7 @@ impl OccNet {
             cin = config.hidden;
         }
         layer(cin, config.classes + 2, 1);
-        Ok(OccNet { config, device: device.clone(), weights, biases, opt_w: AdamW::new(), opt_b: AdamW::new() })
+        Ok(OccNet { config, device: device.clone(), weights: Params::new(weights), biases: Params::new(biases) })
     }
 
     pub fn output_channels(&self) -> usize {
@@ -95,7 +93,7 @@ impl OccNet {
         }
         let mut x = upload(input.to_vec(), [1, self.config.in_channels, dims[0], dims[1], dims[2]], &self.device);
         let last = self.weights.len() - 1;
-        for (i, (w, b)) in self.weights.iter().zip(&self.biases).enumerate() {
+        for (i, (w, b)) in self.weights.tensors.iter().zip(&self.biases.tensors).enumerate() {
             let options = if i < last {
                 let d = self.config.dilations[i];
                 ConvOptions::new([1, 1, 1], [d, d, 1], [d, d, 1], 1)
@@ -117,42 +115,31 @@ impl OccNet {
         }
         let g = upload(grad_output.to_vec(), pass.output.dims(), &self.device);
         let grads = pass.output.mul(g).sum().backward();
-        let missing = || NnError::Shape("a network parameter got no gradient".into());
-        let gw = self.weights.iter().map(|w| w.grad(&grads).ok_or_else(missing)).collect::<Result<Vec<_>, _>>()?;
-        let gb = self.biases.iter().map(|b| b.grad(&grads).ok_or_else(missing)).collect::<Result<Vec<_>, _>>()?;
-        self.weights = self.opt_w.step(lr, std::mem::take(&mut self.weights), gw);
-        self.biases = self.opt_b.step(lr, std::mem::take(&mut self.biases), gb);
+        let gw = self.weights.grads(&grads, None)?;
+        let gb = self.biases.grads(&grads, None)?;
+        self.weights.step(lr, gw);
+        self.biases.step(lr, gb);
         Ok(())
     }
 
     /// Every parameter on the host (weights, then biases), for checkpoints.
     pub fn parameters_host(&self) -> Result<Vec<Vec<f32>>, NnError> {
-        let mut out = Vec::new();
-        for w in &self.weights {
-            out.push(read(w)?);
-        }
-        for b in &self.biases {
-            out.push(read(b)?);
-        }
+        let mut out = self.weights.to_host()?;
+        out.extend(self.biases.to_host()?);
         Ok(out)
     }
 
+    /// Replaces the parameters (order and sizes of [`Self::parameters_host`]) and restarts the
+    /// optimizer.
     pub fn set_parameters_host(&mut self, params: &[Vec<f32>]) -> Result<(), NnError> {
         let k = self.weights.len();
         if params.len() != 2 * k {
             return Err(NnError::Shape(format!("{} parameter arrays, expected {}", params.len(), 2 * k)));
         }
-        for i in 0..k {
-            let wd = self.weights[i].dims();
-            let bd = self.biases[i].dims();
-            if params[i].len() != wd.iter().product::<usize>() || params[k + i].len() != bd[0] {
-                return Err(NnError::Shape(format!("layer {i}: parameter sizes do not match the network")));
-            }
-            self.weights[i] = upload(params[i].clone(), wd, &self.device).require_grad();
-            self.biases[i] = upload(params[k + i].clone(), bd, &self.device).require_grad();
-        }
-        self.opt_w = AdamW::new();
-        self.opt_b = AdamW::new();
+        self.weights.set_from_host(&params[..k], &self.device)?;
+        self.biases.set_from_host(&params[k..], &self.device)?;
+        self.weights.reset_optimizer();
+        self.biases.reset_optimizer();
         Ok(())
     }
 }
