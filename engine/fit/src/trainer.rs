@@ -176,12 +176,14 @@ impl GpuState {
     }
 }
 
+/// Uniforms of the SH pack/unpack kernels (`fit_sh_pack.wgsl`, `fit_sh_unpack.wgsl`), shared
+/// by the 3DGS and CoherentGS trainers.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ShShape {
-    n: u32,
-    k: u32,
-    _pad: [u32; 2],
+pub(crate) struct ShShape {
+    pub(crate) n: u32,
+    pub(crate) k: u32,
+    pub(crate) _pad: [u32; 2],
 }
 
 #[repr(C)]

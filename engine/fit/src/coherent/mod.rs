@@ -125,13 +125,7 @@ enum Offsets {
     Direct { depth: Vec<f32>, opacity: Vec<f32>, adam: HostAdam },
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ShShape {
-    n: u32,
-    k: u32,
-    _pad: [u32; 2],
-}
+use crate::trainer::ShShape;
 
 /// Wall-clock seconds spent in each part of `train_step`, summed over the steps so far (host
 /// clock; each part ends with a read-back, so the GPU work it queued is included).
