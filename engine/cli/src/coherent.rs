@@ -109,6 +109,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
         depth_ngf: args.depth_ngf,
         opacity_ngf: args.opacity_ngf,
         checkpoint_interval: args.checkpoint_every,
+        supersample_max: if args.no_supersample { 1 } else { CoherentConfig::default().supersample_max },
         ..Default::default()
     };
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}-coherent")));

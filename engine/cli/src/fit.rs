@@ -72,7 +72,7 @@ pub struct FitArgs {
     #[arg(long)]
     pub flow_dir: Option<PathBuf>,
     /// CoherentGS ablations: per-Gaussian offsets instead of the decoders; no TV; no flow loss;
-    /// no scale/shift alignment.
+    /// no scale/shift alignment; no supersampled rendering late in training.
     #[arg(long)]
     pub no_decoder: bool,
     #[arg(long)]
@@ -81,6 +81,8 @@ pub struct FitArgs {
     pub no_flow: bool,
     #[arg(long)]
     pub no_align: bool,
+    #[arg(long)]
+    pub no_supersample: bool,
     /// CoherentGS: decoder widths (ngf) for depth and opacity (default by view count).
     #[arg(long)]
     pub depth_ngf: Option<usize>,

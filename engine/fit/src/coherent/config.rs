@@ -54,6 +54,11 @@ pub struct CoherentConfig {
     pub sh_degree_at: Vec<f32>,
     /// Save a checkpoint every this many steps (0: only at the end).
     pub checkpoint_interval: u32,
+    /// Supersampling: from this fraction of training on (code: step 12000 = 5000 of the
+    /// 13,000-step stage), each step renders at k× with k uniform in 1..=`supersample_max`
+    /// and box-pools image, depth and alpha back to the training grid. 1 switches it off.
+    pub supersample_from: f32,
+    pub supersample_max: u32,
 }
 
 impl Default for CoherentConfig {
@@ -89,6 +94,8 @@ impl Default for CoherentConfig {
             max_sh_degree: 3,
             sh_degree_at: vec![8000.0 / 13000.0, 9000.0 / 13000.0, 10000.0 / 13000.0],
             checkpoint_interval: 1000,
+            supersample_from: 5000.0 / 13000.0,
+            supersample_max: 4,
         }
     }
 }

@@ -218,6 +218,61 @@ pub fn pyramid_l1(image: &[f32], target: &[f32], w: usize, h: usize, c: usize, w
     scale * loss
 }
 
+/// A camera rendering the same view at `k`× the resolution: pixel (x, y) of the original
+/// covers the k×k block starting at (k·x, k·y), so box pooling by k gives back its grid.
+pub fn supersampled(cam: &Camera, k: u32) -> Camera {
+    let mut c = *cam;
+    let kf = k as f32;
+    c.width *= k;
+    c.height *= k;
+    c.fx *= kf;
+    c.fy *= kf;
+    c.cx *= kf;
+    c.cy *= kf;
+    c
+}
+
+/// Average pooling by `k` of an interleaved image of (w·k)×(h·k) pixels and `c` channels →
+/// w×h (the supersampled render brought back to the training image's grid).
+pub fn box_pool(src: &[f32], w: usize, h: usize, c: usize, k: usize) -> Vec<f32> {
+    assert_eq!(src.len(), w * k * h * k * c, "box_pool: source size");
+    let wk = w * k;
+    let norm = 1.0 / (k * k) as f32;
+    let mut out = vec![0.0f32; w * h * c];
+    out.par_chunks_mut(w * c).enumerate().for_each(|(y, row)| {
+        for x in 0..w {
+            for ch in 0..c {
+                let mut sum = 0.0;
+                for dy in 0..k {
+                    let base = ((y * k + dy) * wk + x * k) * c + ch;
+                    for dx in 0..k {
+                        sum += src[base + dx * c];
+                    }
+                }
+                row[x * c + ch] = sum * norm;
+            }
+        }
+    });
+    out
+}
+
+/// The adjoint of [`box_pool`]: each w×h gradient value spread over its k×k block, / k².
+pub fn box_pool_adjoint(grad: &[f32], w: usize, h: usize, c: usize, k: usize) -> Vec<f32> {
+    assert_eq!(grad.len(), w * h * c, "box_pool_adjoint: gradient size");
+    let wk = w * k;
+    let norm = 1.0 / (k * k) as f32;
+    let mut out = vec![0.0f32; wk * h * k * c];
+    out.par_chunks_mut(wk * c).enumerate().for_each(|(yk, row)| {
+        let y = yk / k;
+        for xk in 0..wk {
+            for ch in 0..c {
+                row[xk * c + ch] = grad[(y * w + xk / k) * c + ch] * norm;
+            }
+        }
+    });
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,5 +391,41 @@ mod tests {
             let fd = (pyramid_l1(&p, &tgt, w, h, c, &weights, 0.8, &mut scratch) - pyramid_l1(&m, &tgt, w, h, c, &weights, 0.8, &mut scratch)) / (2.0 * eps);
             assert!((fd - g[i]).abs() < 1e-3, "pixel {i}: {fd} vs {}", g[i]);
         }
+    }
+
+    #[test]
+    fn box_pool_averages_blocks_and_its_adjoint_is_exact() {
+        let (w, h, c, k) = (3, 2, 2, 3);
+        let src: Vec<f32> = (0..w * k * h * k * c).map(|i| ((i * 37) % 11) as f32 - 4.0).collect();
+        let pooled = box_pool(&src, w, h, c, k);
+        // Pixel (1, 1), channel 1 by hand.
+        let mut sum = 0.0;
+        for dy in 0..k {
+            for dx in 0..k {
+                sum += src[((k + dy) * w * k + k + dx) * c + 1];
+            }
+        }
+        assert!((pooled[(w + 1) * c + 1] - sum / 9.0).abs() < 1e-6);
+        // ⟨pool(x), g⟩ = ⟨x, pool*(g)⟩ for any g.
+        let g: Vec<f32> = (0..w * h * c).map(|i| (i as f32 * 0.7).sin()).collect();
+        let lhs: f64 = pooled.iter().zip(&g).map(|(a, b)| (*a as f64) * (*b as f64)).sum();
+        let adj = box_pool_adjoint(&g, w, h, c, k);
+        let rhs: f64 = src.iter().zip(&adj).map(|(a, b)| (*a as f64) * (*b as f64)).sum();
+        assert!((lhs - rhs).abs() < 1e-4 * lhs.abs().max(1.0), "{lhs} vs {rhs}");
+        // k = 1 is the identity.
+        assert_eq!(box_pool(&src, w * k, h * k, c, 1), src);
+    }
+
+    #[test]
+    fn supersampled_camera_pixels_nest_in_the_original_grid() {
+        let cam = Camera::identity(40, 30, 50.0, 50.0);
+        let c2 = supersampled(&cam, 2);
+        assert_eq!((c2.width, c2.height), (80, 60));
+        // A point's pixel coordinate scales by k: it lands in the block of its original pixel.
+        let p = Vec3::new(0.13, -0.07, 2.0);
+        let proj = |c: &Camera| (c.fx * p.x / p.z + c.cx, c.fy * p.y / p.z + c.cy);
+        let (u1, v1) = proj(&cam);
+        let (u2, v2) = proj(&c2);
+        assert!((u2 - 2.0 * u1).abs() < 1e-4 && (v2 - 2.0 * v1).abs() < 1e-4);
     }
 }

@@ -365,6 +365,16 @@ impl CoherentTrainer {
         self.ctx.queue.write_buffer(&self.cloud.opacity_logits, 0, bytemuck::cast_slice(&self.logits));
     }
 
+    /// The supersampling factor of `step`: 1 before `supersample_from`, then drawn uniformly
+    /// in 1..=`supersample_max` (the code's schedule: after step 12000 of 20000).
+    fn supersample_factor(&mut self, step: u32) -> u32 {
+        let max = self.config.supersample_max.max(1);
+        if max == 1 || (step as f32) < self.config.supersample_from * self.config.iterations as f32 {
+            return 1;
+        }
+        self.rng.random_range(1..=max)
+    }
+
     fn settings(&self, step: u32) -> RenderSettings {
         RenderSettings {
             alpha_clamp: 0.999,
@@ -427,15 +437,37 @@ impl CoherentTrainer {
         let mut enc = ctx.encoder("coherent: pack");
         self.record_pack(&mut enc);
         ctx.submit(enc);
-        let fwd = self.renderer.forward(&self.cloud, &cam, &settings, None)?;
+        // Late in training the view renders at k× (k drawn in 1..=max) and is box-pooled back
+        // to the image's grid — image, depth and alpha — so the losses see an antialiased
+        // render; their gradients go back through the pooling's adjoint.
+        let k = self.supersample_factor(step);
+        let fwd = self.renderer.forward(&self.cloud, &losses::supersampled(&cam, k), &settings, None)?;
+        let pooled = if k > 1 {
+            let o = self.renderer.read_output(&fwd)?;
+            let ku = k as usize;
+            Some(RenderOutput {
+                width: cam.width,
+                height: cam.height,
+                channels: 3,
+                color: losses::box_pool(&o.color, w, h, 3, ku),
+                alpha: losses::box_pool(&o.alpha, w, h, 1, ku),
+                depth: losses::box_pool(&o.depth, w, h, 1, ku),
+            })
+        } else {
+            None
+        };
+        let pooled_color = pooled.as_ref().map(|p| ctx.upload("pooled colour", &p.color));
         let grad_color = ctx.zeroed("grad colour", (w * h * 12) as u64);
         let mut enc = ctx.encoder("coherent: loss");
         let l1_weight = 1.0 - self.config.ssim_weight;
-        self.loss.encode(&ctx, &mut enc, &fwd.color, &self.targets[v], cam.width, cam.height, 3, &self.loss_values, Some(&grad_color), None)?;
+        self.loss.encode(&ctx, &mut enc, pooled_color.as_ref().unwrap_or(&fwd.color), &self.targets[v], cam.width, cam.height, 3, &self.loss_values, Some(&grad_color), None)?;
         ctx.submit(enc);
 
         // 3. Pyramid L1 levels and disparity TV on the read-back render.
-        let out = self.renderer.read_output(&fwd)?;
+        let out = match pooled {
+            Some(p) => p,
+            None => self.renderer.read_output(&fwd)?,
+        };
         let mut g_color: Vec<f32> = ctx.read(&grad_color, w * h * 3)?;
         self.times.render += lap();
         // The GPU loss weighs level 0 by pyramid_weights[0] = 1; the other levels:
@@ -446,9 +478,17 @@ impl CoherentTrainer {
             let gamma = self.config.tv_gamma(step);
             tv = losses::disparity_tv(&out.depth, &out.alpha, &self.geom[v].layers, self.inputs.layer_count.max(1), gamma, w, h, self.config.tv_weight, &mut g_depth, &mut g_alpha);
         }
-        ctx.queue.write_buffer(&grad_color, 0, bytemuck::cast_slice(&g_color));
-        let gd = ctx.upload("grad depth", &g_depth);
-        let ga = ctx.upload("grad alpha", &g_alpha);
+        let (grad_color, gd, ga) = if k > 1 {
+            let ku = k as usize;
+            (
+                ctx.upload("grad colour", &losses::box_pool_adjoint(&g_color, w, h, 3, ku)),
+                ctx.upload("grad depth", &losses::box_pool_adjoint(&g_depth, w, h, 1, ku)),
+                ctx.upload("grad alpha", &losses::box_pool_adjoint(&g_alpha, w, h, 1, ku)),
+            )
+        } else {
+            ctx.queue.write_buffer(&grad_color, 0, bytemuck::cast_slice(&g_color));
+            (grad_color, ctx.upload("grad depth", &g_depth), ctx.upload("grad alpha", &g_alpha))
+        };
         let grads = self.renderer.backward(&self.cloud, &fwd, &grad_color, &ga, &gd, None)?;
 
         // 4. GPU Adam on SH rest, scales and rotations.
