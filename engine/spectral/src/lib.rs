@@ -14,9 +14,11 @@ pub mod error;
 pub mod eval;
 pub mod fmap;
 pub mod geodesic;
+mod intrinsic;
 pub mod laplacian;
 pub mod learned;
 pub mod pipeline;
 pub mod pointcloud;
+pub mod robust;
 
 pub use error::{Result, SpectralError};

@@ -3,19 +3,14 @@
 //! projected to the tangent plane (normal = least principal direction of the centred
 //! neighbourhood), triangulated by 2-D Delaunay, and the triangles incident to the point kept.
 //! The union of these local triangles (each surface triangle appears about three times) is a
-//! non-manifold mesh; its cotangent stiffness and lumped mass, computed from mollified edge
-//! lengths, are divided by 3.
-//!
-//! Difference from the paper (stated, not hidden): the tufted-cover *intrinsic Delaunay flips*
-//! are not performed. Each local triangle is already Delaunay in its own tangent plane, and the
-//! sum of per-triangle cotangent stiffnesses is positive semi-definite whatever the triangles,
-//! so the operator is valid for the eigensolver; what the flips would add is non-negative
-//! off-diagonal weights (a maximum principle) where neighbourhoods disagree.
+//! non-manifold triangle soup; its robust Laplacian ([`crate::robust`]: mollified lengths,
+//! tufted cover, intrinsic Delaunay flips) is divided by 3.
 //! Not robust to collinear or coplanar-degenerate clouds (they are refused).
 
 use crate::error::{Result, SpectralError};
-use crate::laplacian::{dot, norm, sub, Operators};
-use faer::sparse::{SparseColMat, Triplet};
+use crate::laplacian::{dot, sub, Operators};
+use crate::intrinsic::tangent_basis;
+use crate::robust::{tufted_laplacian_scaled, RobustOptions};
 use faer::{Mat, Side};
 use rayon::prelude::*;
 
@@ -127,17 +122,43 @@ fn tangent_frame(points: &[[f64; 3]], center: usize, nbrs: &[usize]) -> Option<(
     Some(([u[(0, 2)], u[(1, 2)], u[(2, 2)]], [u[(0, 1)], u[(1, 1)], u[(2, 1)]]))
 }
 
-/// The point-cloud Laplacian (stiffness and lumped mass).
+/// The point-cloud Laplacian (stiffness and lumped mass), normals estimated from the
+/// neighbourhoods.
 pub fn point_cloud_laplacian(points: &[[f64; 3]], opts: PointCloudOptions, what: &str) -> Result<Operators> {
+    build(points, None, opts, what)
+}
+
+/// The point-cloud Laplacian with given unit normals (e.g. a scan's): each neighbourhood is
+/// projected to the plane orthogonal to its point's normal instead of the estimated one.
+pub fn point_cloud_laplacian_with_normals(points: &[[f64; 3]], normals: &[[f64; 3]], opts: PointCloudOptions, what: &str) -> Result<Operators> {
+    if normals.len() != points.len() {
+        return Err(SpectralError::invalid(what, format!("{} normals for {} points", normals.len(), points.len())));
+    }
+    if let Some(i) = normals.iter().position(|v| !(dot(*v, *v) > 0.0 && dot(*v, *v).is_finite())) {
+        return Err(SpectralError::invalid(what, format!("normal {i} {:?} is zero or not finite", normals[i])));
+    }
+    build(points, Some(normals), opts, what)
+}
+
+fn build(points: &[[f64; 3]], normals: Option<&[[f64; 3]]>, opts: PointCloudOptions, what: &str) -> Result<Operators> {
     let n = points.len();
     if n < 4 {
         return Err(SpectralError::invalid(what, format!("{n} points: a Laplacian needs at least 4")));
+    }
+    if let Some(i) = points.iter().position(|p| p.iter().any(|x| !x.is_finite())) {
+        return Err(SpectralError::invalid(what, format!("point {i} has a non-finite coordinate {:?}", points[i])));
+    }
+    if opts.neighbours < 3 || opts.neighbours >= n {
+        return Err(SpectralError::invalid(what, format!("{} neighbours for {n} points: need at least 3 and fewer than the points", opts.neighbours)));
     }
     let nbrs = knn(points, opts.neighbours);
     let local: Vec<Option<Vec<[usize; 3]>>> = (0..n)
         .into_par_iter()
         .map(|i| {
-            let (e1, e2) = tangent_frame(points, i, &nbrs[i])?;
+            let (e1, e2) = match normals {
+                Some(nr) => tangent_basis(nr[i].map(|x| x / dot(nr[i], nr[i]).sqrt())),
+                None => tangent_frame(points, i, &nbrs[i])?,
+            };
             let ids: Vec<usize> = std::iter::once(i).chain(nbrs[i].iter().copied()).collect();
             let flat: Vec<[f64; 2]> = ids.iter().map(|&j| {
                 let d = sub(points[j], points[i]);
@@ -146,48 +167,24 @@ pub fn point_cloud_laplacian(points: &[[f64; 3]], opts: PointCloudOptions, what:
             Some(delaunay_2d(&flat).into_iter().filter(|t| t.contains(&0)).map(|t| t.map(|k| ids[k])).collect())
         })
         .collect();
-    let mut tris = Vec::new();
+    let mut tris: Vec<[u32; 3]> = Vec::new();
     for (i, l) in local.into_iter().enumerate() {
         match l {
-            Some(t) => tris.extend(t),
+            Some(t) => tris.extend(t.into_iter().map(|t| t.map(|v| v as u32))),
             None => return Err(SpectralError::invalid(what, format!("the neighbourhood of point {i} is degenerate (collinear)"))),
         }
     }
-    // Mollified intrinsic edge lengths: add δ to every edge so each triangle satisfies the
-    // triangle inequality with margin ε = mollify × mean edge length.
-    let lens: Vec<[f64; 3]> = tris.iter().map(|t| std::array::from_fn(|k| norm(sub(points[t[(k + 1) % 3]], points[t[(k + 2) % 3]])))).collect();
-    let mean_len = lens.iter().flatten().sum::<f64>() / (3 * lens.len().max(1)) as f64;
-    let eps = opts.mollify * mean_len;
-    let delta = lens.iter().map(|l| (0..3).map(|k| eps - (l[(k + 1) % 3] + l[(k + 2) % 3] - l[k])).fold(0.0f64, f64::max)).fold(0.0f64, f64::max);
-    let mut trip = Vec::with_capacity(tris.len() * 12);
-    let mut diag = vec![0.0; n];
-    let mut mass = vec![0.0; n];
-    for (t, l) in tris.iter().zip(&lens) {
-        let l = l.map(|x| x + delta);
-        // Heron's formula (stable ordering not needed after mollification).
-        let s = (l[0] + l[1] + l[2]) / 2.0;
-        let area = (s * (s - l[0]) * (s - l[1]) * (s - l[2])).max(0.0).sqrt();
-        if area <= 0.0 {
-            continue;
-        }
-        for k in 0..3 {
-            // Angle at corner k is opposite edge k (l[k] = |t[k+1] t[k+2]|).
-            let cot = (l[(k + 1) % 3].powi(2) + l[(k + 2) % 3].powi(2) - l[k].powi(2)) / (4.0 * area);
-            let w = 0.5 * cot / 3.0;
-            let (a, b) = (t[(k + 1) % 3], t[(k + 2) % 3]);
-            trip.push(Triplet::new(a, b, -w));
-            trip.push(Triplet::new(b, a, -w));
-            diag[a] += w;
-            diag[b] += w;
-            mass[t[k]] += area / 9.0;
+    let mut covered = vec![false; n];
+    for t in &tris {
+        for &v in t {
+            covered[v as usize] = true;
         }
     }
-    for (i, d) in diag.iter().enumerate() {
-        trip.push(Triplet::new(i, i, *d));
-    }
-    if let Some(i) = mass.iter().position(|&m| m <= 0.0) {
+    if let Some(i) = covered.iter().position(|&c| !c) {
         return Err(SpectralError::invalid(what, format!("point {i} is in no local triangle (isolated or duplicate point)")));
     }
-    let stiffness = SparseColMat::try_new_from_triplets(n, n, &trip).map_err(|e| SpectralError::invalid(what, format!("sparse assembly failed: {e:?}")))?;
-    Ok(Operators { stiffness, mass })
+    // The union of the local triangles is a non-manifold soup (each surface triangle about three
+    // times): tufted cover, intrinsic Delaunay flips, cotangent operators, divided by 3.
+    let robust = RobustOptions { mollify: opts.mollify, ..RobustOptions::default() };
+    Ok(tufted_laplacian_scaled(points, &tris, robust, 1.0 / 3.0, what)?.operators)
 }
