@@ -6,8 +6,10 @@
 //! [`pipeline`] runs it end to end. CPU only (faer + rayon): the sparse factorization is the core
 //! and stays on the CPU.
 
+pub mod basis_eval;
 #[cfg(feature = "learned")]
 pub mod basis_model;
+pub mod cloud_match;
 pub mod descriptors;
 pub mod eigen;
 pub mod error;
