@@ -13,6 +13,8 @@
 //! - [`net`]: a small 3-D conv occupancy + flow network (Burn via kiln-nn).
 //! - [`train`]: the benchmark's two arms (3-D losses; 3-D + VoxelSplat) and their evaluation.
 //! - [`occ3d`]: readers for Occ3D-nuScenes `labels.npz` (semantics, mask_lidar, mask_camera).
+//! - [`view`]: occupancy and flow as a coloured mesh (class-coloured voxel faces, flow arrows)
+//!   for `kiln view`.
 //!
 //! Method spec: `methods/voxelsplat.md`; design notes: docs/VOXELSPLAT.md.
 
@@ -27,6 +29,7 @@ pub mod sample;
 pub mod splat_loss;
 pub mod street;
 pub mod train;
+pub mod view;
 
 pub use backend::{CpuReference, GpuSplat, SplatBackend};
 pub use grid::{ClassSet, VoxelGrid};

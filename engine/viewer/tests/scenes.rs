@@ -364,3 +364,24 @@ fn voxel_grid_files_open_as_voxel_scenes() {
     assert!(e.contains("grid.kvox"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn occupancy_run_folders_open_their_first_prediction_mesh() {
+    let ctx = ctx();
+    let run = tmp("occ-run");
+    let predictions = run.join("predictions");
+    std::fs::create_dir_all(&predictions).unwrap();
+    // A run that has not finished: a clear error naming the folder.
+    let e = scenes::open(&ctx, &run).err().expect("empty predictions").to_string();
+    assert!(e.contains("predictions") && e.contains("scene_"), "{e}");
+    let mut mesh = test_mesh();
+    mesh.colors = Some(vec![[1.0, 0.62, 0.0]; mesh.num_vertices()]);
+    mesh.write(predictions.join("scene_7.ply")).unwrap();
+    mesh.write(predictions.join("scene_3.ply")).unwrap();
+    let scene = scenes::open(&ctx, &run).unwrap();
+    assert!(scene.title().contains("scene_3"), "{}", scene.title());
+    assert!(scene.stats().iter().any(|(_, v)| v.contains("84 vertices")), "{:?}", scene.stats());
+    // Street scenes are z-up.
+    assert_eq!(scene.bounds().up, Vec3::Z);
+    std::fs::remove_dir_all(&run).ok();
+}

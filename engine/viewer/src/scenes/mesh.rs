@@ -229,6 +229,12 @@ impl MeshScene {
         })
     }
 
+    /// Which way is up and which way the home camera looks (meshes default to y-up, facing −z).
+    pub fn set_orientation(&mut self, up: Vec3, front: Vec3) {
+        self.bounds.up = up;
+        self.bounds.front = front;
+    }
+
     /// The host geometry the next frame draws (the reference's input).
     pub fn geometry(&self) -> &MeshGeometry {
         &self.geometry

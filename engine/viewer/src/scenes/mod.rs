@@ -5,7 +5,8 @@
 //! - [`run_folder`]: a kiln run folder — its fitted splats plus the dataset's cameras.
 //! - [`voxels`]: a voxel grid (`.kvox`) or voxel run folder; an edit run shows before/after.
 //! - [`mesh`]: a triangle mesh (OBJ, OFF, PLY with faces) with colours or scalar fields, or a
-//!   matched pair with colours transferred through a point-to-point map.
+//!   matched pair with colours transferred through a point-to-point map; also an occupancy
+//!   run's predictions (class-coloured voxels and flow arrows, written by `kiln occ train`).
 
 pub mod mesh;
 pub mod run_folder;
@@ -101,6 +102,12 @@ pub fn open(ctx: &Arc<GpuContext>, path: &Path) -> Result<Box<dyn SceneKind>, Vi
         return Err(ViewError::Io { path: path.to_path_buf(), message: "no such file or folder".into() });
     }
     if path.is_dir() {
+        if let Some(first) = occupancy_prediction(path)? {
+            // `kiln occ train` runs: ground truth and prediction of the first test scene.
+            let mut scene = mesh::MeshScene::open(ctx, &first, None)?;
+            scene.set_orientation(Vec3::Z, Vec3::X);
+            return Ok(Box::new(scene));
+        }
         if path.join("grid.kvox").is_file() && !path.join("point_cloud.ply").is_file() {
             return Ok(Box::new(voxels::VoxelScene::open(ctx, path)?));
         }
@@ -117,6 +124,24 @@ pub fn open(ctx: &Arc<GpuContext>, path: &Path) -> Result<Box<dyn SceneKind>, Vi
             what: format!("unknown file type {:?}; kiln view opens a 3DGS .ply, a mesh (.obj, .off, .ply with faces), a voxel grid (.kvox) or a kiln run folder", ext),
         }),
     }
+}
+
+/// The first `predictions/scene_*.ply` of an occupancy run folder, if it is one.
+fn occupancy_prediction(run: &Path) -> Result<Option<PathBuf>, ViewError> {
+    let dir = run.join("predictions");
+    if !dir.is_dir() || run.join("point_cloud.ply").is_file() {
+        return Ok(None);
+    }
+    let entries = std::fs::read_dir(&dir).map_err(|e| ViewError::Io { path: dir.clone(), message: e.to_string() })?;
+    let mut scenes: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ply") && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("scene_")))
+        .collect();
+    scenes.sort();
+    if scenes.is_empty() {
+        return Err(ViewError::Io { path: dir, message: "no scene_*.ply in this occupancy run's predictions folder (the run has not finished)".into() });
+    }
+    Ok(scenes.into_iter().next())
 }
 
 /// Whether a PLY file's header declares faces (a mesh) rather than only vertices (splats or
