@@ -268,3 +268,21 @@ fn learned_basis_with_the_shipped_model() {
     assert!(error_line(&out).contains("-k 500"), "{}", error_line(&out));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn occ_train_writes_metrics_and_viewable_predictions() {
+    let dir = temp_dir("occ");
+    let run = dir.join("run");
+    let out = kiln(&["occ", "train", "--quick", "--steps", "2", "--out", run.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let metrics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    assert!(metrics["test"]["miou"].as_f64().is_some_and(|m| (0.0..=1.0).contains(&m)), "{metrics}");
+    // One class-coloured mesh per test scene: ground truth and prediction side by side.
+    let scenes: Vec<PathBuf> = std::fs::read_dir(run.join("predictions")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(!scenes.is_empty());
+    for s in &scenes {
+        let mesh = kiln::scene::mesh::Mesh::read(s).unwrap();
+        assert!(mesh.num_faces() > 0 && mesh.colors.is_some(), "{s:?}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -135,8 +135,14 @@ fn load_scene(ctx: &std::sync::Arc<kiln_gpu::GpuContext>, cfg: &RunConfig) -> an
                 eprintln!("kiln: {w}");
             }
             let scene = Scene::from_dataset(&ds, cfg.views)?;
+            let init = match (&ds.points, &scene.points) {
+                (Some(all), Some(p)) if p.len() < all.len() => format!("; {} of its {} SfM points (those two training views observe)", p.len(), all.len()),
+                (Some(all), None) => format!("; none of its {} SfM points is observed by two training views: random initialization", all.len()),
+                (Some(all), Some(_)) => format!("; {} SfM points", all.len()),
+                (None, _) => String::new(),
+            };
             eprintln!(
-                "kiln: {} dataset {}: {} training and {} test views at {}x{}",
+                "kiln: {} dataset {}: {} training and {} test views at {}x{}{init}",
                 ds.format.name(),
                 path.display(),
                 scene.train.len(),

@@ -12,6 +12,17 @@ use std::time::Instant;
 /// The model `kiln basis --learned` uses when none is named (trained by `kiln basis-train` on
 /// the shapes of ../shared/data; recipe in docs/SPECTRAL.md).
 pub const SHIPPED_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/learned_basis.kbasis");
+/// The shipped model's bytes, built into the binary: `kiln basis --learned` works wherever the
+/// binary is copied (the path above exists only in a source checkout).
+pub const SHIPPED_MODEL_BYTES: &[u8] = include_bytes!("../../../assets/learned_basis.kbasis");
+
+/// The model file given, or the built-in shipped model; with the name to print.
+pub fn load_model(model: Option<&Path>) -> anyhow::Result<(String, BasisModel)> {
+    match model {
+        Some(path) => Ok((path.display().to_string(), BasisModel::load(path)?)),
+        None => Ok(("the shipped model (assets/learned_basis.kbasis)".into(), BasisModel::from_bytes(SHIPPED_MODEL_BYTES, "the built-in shipped model")?)),
+    }
+}
 
 #[derive(Args)]
 pub struct BasisTrainArgs {
@@ -141,12 +152,11 @@ pub fn train(args: BasisTrainArgs) -> anyhow::Result<()> {
 /// `kiln basis CLOUD --learned [MODEL]`: the network's basis for a cloud, written like the
 /// cotangent basis (eigenvalues.txt holds the eigenvalue proxy 1 / mean e_k).
 pub fn basis(cloud_path: &Path, model: Option<&Path>, k: Option<usize>, out: &Path) -> anyhow::Result<()> {
-    let model_path = model.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(SHIPPED_MODEL));
-    let model = BasisModel::load(&model_path).with_context(|| if model.is_none() { "the shipped model is missing; train one with `kiln basis-train`".to_string() } else { String::new() })?;
+    let (model_name, model) = load_model(model)?;
     let kk = model.config.net.basis;
     let k = k.unwrap_or(kk);
     if k > kk || k == 0 {
-        bail!("-k {k}: the model {} gives {kk} basis functions", model_path.display());
+        bail!("-k {k}: {model_name} gives {kk} basis functions");
     }
     let points = PointCloud::read(cloud_path)?.positions;
     let ctx = crate::gpu()?;

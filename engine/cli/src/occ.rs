@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use kiln_occupancy::train::{bench as run_bench, Sample, StepStats, TrainConfig, Trainer};
+use kiln_occupancy::view::{comparison_mesh, FlowArrows};
 use kiln_occupancy::GpuSplat;
 use kiln_run::plot::{line_plot, Series};
 use kiln_run::{Checkpoint, Progress, RunDir};
@@ -101,6 +102,21 @@ fn restore(trainer: &mut Trainer, ck: &Checkpoint) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// predictions/scene_<seed>.ply per test scene: ground truth (left) and prediction (right) as
+/// class-coloured voxels with flow arrows, for `kiln view <run>` or any mesh viewer.
+fn write_predictions(run: &RunDir, trainer: &Trainer, test: &[Sample], seeds: &[u64]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(run.path("predictions"))?;
+    for (sample, seed) in test.iter().zip(seeds) {
+        let (labels, flow) = trainer.predict(sample)?;
+        let street = &sample.street;
+        let m = comparison_mesh(&street.grid, &street.classes, (&sample.labels, &sample.flow), (&labels, &flow), &FlowArrows::default())?;
+        let path = run.path("predictions").join(format!("scene_{seed}.ply"));
+        let mesh = kiln_scene::mesh::Mesh::from_parts(&path.display().to_string(), m.positions, m.faces, Some(m.colors))?;
+        mesh.write(&path)?;
+    }
+    Ok(())
+}
+
 #[derive(Serialize)]
 struct TrainMetrics {
     splat: bool,
@@ -149,6 +165,7 @@ fn train(a: OccTrainArgs) -> anyhow::Result<()> {
     }
     let test = Sample::many(&cfg, &cfg.test_seeds)?;
     let report = trainer.evaluate(&test)?;
+    write_predictions(&run, &trainer, &test, &cfg.test_seeds)?;
     let recent = &trainer.history[first.min(trainer.history.len())..];
     let done = recent.len().max(1) as f64;
     let m = TrainMetrics {

@@ -56,7 +56,9 @@ pub struct VoxelFitArgs {
     /// Rays per step.
     #[arg(long, default_value_t = 8192)]
     pub rays: u32,
-    /// World box "x0,y0,z0,x1,y1,z1" (default: the 3×3×3 box of Vox-E around the origin).
+    /// World box "x0,y0,z0,x1,y1,z1"; "vox-e" for Vox-E's 3×3×3 box around the origin. Default:
+    /// the visual hull of the training images' alpha masks (plus three cells of a 128³
+    /// lattice) when they have masks, else Vox-E's box.
     #[arg(long, allow_hyphen_values = true)]
     pub bbox: Option<String>,
     /// Run folder (default: runs/voxel-<dataset name>).
@@ -164,18 +166,30 @@ fn fit(args: VoxelFitArgs) -> anyhow::Result<()> {
         bail!("--resolution must be a positive number of pixels");
     }
     let background = args.background.as_deref().map(|s| parse_floats("--background", s, 3)).transpose()?.map(|v| [v[0], v[1], v[2]]);
-    let (bmin, bmax) = match &args.bbox {
+    let given_box = match args.bbox.as_deref() {
+        Some("vox-e") => Some(([-1.5; 3], [1.5; 3])),
         Some(s) => {
             let v = parse_floats("--bbox", s, 6)?;
-            ([v[0], v[1], v[2]], [v[3], v[4], v[5]])
+            Some(([v[0], v[1], v[2]], [v[3], v[4], v[5]]))
         }
-        None => ([-1.5; 3], [1.5; 3]),
+        None => None,
     };
     let dataset = args.dataset.canonicalize().unwrap_or(args.dataset.clone());
     let name = dataset.file_name().map_or("dataset".into(), |n| n.to_string_lossy().to_string());
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("voxel-{name}")));
     let ds = load_dataset(&dataset, args.resolution, background)?;
     let bg = ds.background.to_array();
+    let train = fit_views(&ds.train, args.views)?;
+    let (bmin, bmax) = match given_box {
+        Some(b) => b,
+        None => match kiln_voxel::fit::mask_hull_box(&train, [-1.5; 3], [1.5; 3], 128) {
+            Some(b) => {
+                eprintln!("kiln: box from the training masks' visual hull: {:.3?} – {:.3?} (--bbox vox-e for Vox-E's 3×3×3 box)", b.0, b.1);
+                b
+            }
+            None => ([-1.5; 3], [1.5; 3]),
+        },
+    };
     let config = FitConfig {
         iterations: args.iters,
         resolution: args.grid,
@@ -189,7 +203,6 @@ fn fit(args: VoxelFitArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     config.validate()?;
-    let train = fit_views(&ds.train, args.views)?;
     let (split, test_views) = if ds.test.is_empty() { ("train", &ds.train) } else { ("test", &ds.test) };
     let test = fit_views(test_views, None)?;
     eprintln!("kiln: {} dataset {}: {} training and {} {split} views at {}x{}", ds.format.name(), dataset.display(), train.len(), test.len(), train[0].camera.width, train[0].camera.height);

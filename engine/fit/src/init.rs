@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn point_init_follows_3dgs() {
-        let pts = Points { positions: vec![Vec3::ZERO, Vec3::X, Vec3::Y, Vec3::Z], colors: vec![Vec3::splat(0.5), Vec3::ONE, Vec3::ZERO, Vec3::X] };
+        let pts = Points { positions: vec![Vec3::ZERO, Vec3::X, Vec3::Y, Vec3::Z], colors: vec![Vec3::splat(0.5), Vec3::ONE, Vec3::ZERO, Vec3::X], observers: None };
         let c = cloud_from_points(&pts, 2);
         c.validate().unwrap();
         assert_eq!(c.sh[0], 0.0);

@@ -34,9 +34,18 @@ impl Scene {
     pub fn from_dataset(ds: &Dataset, max_train_views: Option<usize>) -> Result<Scene, DatasetError> {
         ds.preload()?;
         let mut train: Vec<&kiln_scene::View> = ds.train.iter().collect();
+        let mut points = ds.points.clone();
         if let Some(k) = max_train_views.filter(|&k| k > 0 && k < train.len()) {
             let n = train.len();
             train = Scene::spread(n, k).into_iter().map(|i| train[i]).collect();
+            // SfM points of the whole capture were triangulated with the held-out views too; a
+            // sparse-view fit starts only from points two of its own views observe (what SfM on
+            // them could find), so no geometry leaks from the test views.
+            let names: Vec<&str> = train.iter().map(|v| v.name.as_str()).collect();
+            if let Some(p) = points.as_ref().and_then(|p| p.seen_by(&names, 2)) {
+                // None of them: random initialization, as for scenes without SfM points.
+                points = (!p.is_empty()).then_some(p);
+            }
         }
         let to_view = |v: &kiln_scene::View| -> Result<SceneView, DatasetError> {
             Ok(SceneView { name: v.name.clone(), camera: v.camera, image: v.image()? })
@@ -44,7 +53,7 @@ impl Scene {
         let train: Vec<SceneView> = train.into_iter().map(to_view).collect::<Result<_, _>>()?;
         let test = ds.test.iter().map(to_view).collect::<Result<Vec<_>, _>>()?;
         let center = Scene::look_center(&train);
-        Ok(Scene { extent: ds.scene_extent(), background: ds.background, points: ds.points.clone(), train, test, center })
+        Ok(Scene { extent: ds.scene_extent(), background: ds.background, points, train, test, center })
     }
 
     /// `k` indices of `0..n` at round(linspace(0, n − 1, k)) (k ≥ 1).

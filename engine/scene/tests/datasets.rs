@@ -1113,3 +1113,37 @@ fn undecodable_and_resized_images_are_named() {
     write_png_rgb(&root.join("images/img0.png"), 16, 12, |_, _| [0, 0, 0]);
     assert!(one_line(&ds.train[0].image().unwrap_err(), "img0.png").contains("16x12"));
 }
+
+#[test]
+fn llff_fern_points_know_their_observers_and_sparse_views_keep_their_own() {
+    let Some(data) = data("llff_fern_points_know_their_observers_and_sparse_views_keep_their_own") else {
+        return;
+    };
+    let ds = Dataset::load_with(data.join("llff/fern"), &LoadOptions { resolution: Some(126), ..Default::default() }).unwrap();
+    let pts = ds.points.as_ref().unwrap();
+    let observers = pts.observers.as_ref().expect("tracks of sparse/0/points3D.bin");
+    assert_eq!(observers.len(), pts.len());
+    // Every SfM point was triangulated from two images or more.
+    assert!(observers.iter().all(|o| o.len() >= 2), "a point with fewer than two observers");
+    // Image id k is view k − 1 (no images.bin in LLFF folders): each observer sees its point in
+    // front of the camera and inside the image.
+    let views: std::collections::HashMap<&str, &kiln_scene::View> = ds.views().map(|v| (v.name.as_str(), v)).collect();
+    let (mut inside, mut total) = (0usize, 0usize);
+    for (p, obs) in pts.positions.iter().zip(observers) {
+        for name in obs {
+            let c = &views[name.as_str()].camera;
+            let q = c.world_to_camera(*p);
+            let (u, v) = (c.fx * q.x / q.z + c.cx, c.fy * q.y / q.z + c.cy);
+            total += 1;
+            inside += (q.z > 0.0 && u >= 0.0 && v >= 0.0 && u < c.width as f32 && v < c.height as f32) as usize;
+        }
+    }
+    assert!(inside as f64 > 0.99 * total as f64, "{inside} of {total} observations project into their image");
+    // The RegNeRF 3-view subset keeps only what two of its views observe.
+    let three = ["image001.png", "image010.png", "image019.png"];
+    let sub = pts.seen_by(&three, 2).unwrap();
+    assert!(sub.len() > 200 && sub.len() < pts.len() / 2, "{} of {}", sub.len(), pts.len());
+    for o in sub.observers.as_ref().unwrap() {
+        assert!(o.iter().filter(|n| three.contains(&n.as_str())).count() >= 2);
+    }
+}

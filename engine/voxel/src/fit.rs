@@ -414,3 +414,51 @@ impl Fitter {
         Ok(())
     }
 }
+
+/// A box around the object when the training images have alpha masks (NeRF-synthetic scenes):
+/// the visual hull on a `lattice`³ grid of the search box — points that project into some view
+/// and onto no background pixel (alpha < 8/255) of any view — grown by three lattice cells and
+/// clipped to the search box. `None` without masks or when nothing survives. Fitting in this
+/// box instead of Vox-E's fixed 3×3×3 one spends the grid's voxels on the object: lego at 128³
+/// goes from 27.6 to 28.9 dB (docs/VOXE.md).
+pub fn mask_hull_box(views: &[FitView], search_min: [f32; 3], search_max: [f32; 3], lattice: u32) -> Option<([f32; 3], [f32; 3])> {
+    use rayon::prelude::*;
+    let masked: Vec<&FitView> = views.iter().filter(|v| v.image.alpha.is_some()).collect();
+    if masked.is_empty() || lattice < 2 {
+        return None;
+    }
+    let (lo, hi) = (Vec3::from(search_min), Vec3::from(search_max));
+    let cell = (hi - lo) / (lattice - 1) as f32;
+    let n = lattice as usize;
+    let kept: Vec<Vec3> = (0..n * n * n)
+        .into_par_iter()
+        .filter_map(|i| {
+            let p = lo + Vec3::new((i / (n * n)) as f32, ((i / n) % n) as f32, (i % n) as f32) * cell;
+            let mut seen = false;
+            for v in &masked {
+                let c = &v.camera;
+                let q = c.world_to_camera(p);
+                if q.z <= 0.0 {
+                    continue;
+                }
+                let (u, w) = (c.fx * q.x / q.z + c.cx, c.fy * q.y / q.z + c.cy);
+                if u < 0.0 || w < 0.0 || u >= c.width as f32 || w >= c.height as f32 {
+                    continue;
+                }
+                seen = true;
+                let alpha = v.image.alpha.as_ref().expect("masked views only");
+                if alpha[w as usize * v.image.width as usize + u as usize] < 8.0 / 255.0 {
+                    return None;
+                }
+            }
+            seen.then_some(p)
+        })
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    let (mut bmin, mut bmax) = kept.iter().fold((Vec3::splat(f32::INFINITY), Vec3::splat(f32::NEG_INFINITY)), |(a, b), p| (a.min(*p), b.max(*p)));
+    bmin = (bmin - 3.0 * cell).max(lo);
+    bmax = (bmax + 3.0 * cell).min(hi);
+    Some((bmin.to_array(), bmax.to_array()))
+}

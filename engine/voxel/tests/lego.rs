@@ -48,3 +48,28 @@ fn lego_reduced_reaches_threshold_and_resumes() {
     eprintln!("lego 100 px, 64³, 1000 steps: test PSNR {psnr:.2} dB over {} views ({})", metrics.len(), ctx.describe());
     assert!(psnr > PSNR_THRESHOLD, "test PSNR {psnr:.2} dB ≤ {PSNR_THRESHOLD}");
 }
+
+#[test]
+fn lego_mask_hull_box_holds_the_object_and_little_else() {
+    let Some(data) = kiln_splat::testing::kiln_data_or_skip("lego_mask_hull_box") else { return };
+    let ds = Dataset::load_with(data.join("nerf_synthetic/lego"), &LoadOptions { resolution: Some(100), ..Default::default() }).unwrap();
+    let train = views(&ds.train, 100);
+    let (lo, hi) = kiln_voxel::fit::mask_hull_box(&train, [-1.5; 3], [1.5; 3], 96).expect("lego has alpha masks");
+    eprintln!("lego mask hull box: {lo:?} – {hi:?}");
+    // Lego's visual hull from all 100 masks at 800 px (carved offline on a 120³ lattice):
+    // x ±0.618, y −1.122…1.147, z −0.517…0.996. The box must hold it, with at most the margin
+    // (three 96³ cells, 0.095) plus a cell of lattice and mask resolution on each side.
+    let hull = ([-0.618, -1.122, -0.517], [0.618, 1.147, 0.996]);
+    for a in 0..3 {
+        assert!(lo[a] <= hull.0[a] && hi[a] >= hull.1[a], "axis {a}: {lo:?} – {hi:?} misses the hull");
+        assert!(hull.0[a] - lo[a] < 0.2 && hi[a] - hull.1[a] < 0.2, "axis {a}: {lo:?} – {hi:?} is loose");
+    }
+    // Without masks there is no hull.
+    let mut bare = train.clone();
+    for v in &mut bare {
+        let mut img = (*v.image).clone();
+        img.alpha = None;
+        v.image = std::sync::Arc::new(img);
+    }
+    assert!(kiln_voxel::fit::mask_hull_box(&bare, [-1.5; 3], [1.5; 3], 96).is_none());
+}

@@ -64,6 +64,7 @@ pub(crate) fn load(root: &Path, opts: &LoadOptions) -> Result<Parsed, DatasetErr
         .map(|n| dir.join(n))
         .find(|p| p.is_file())
         .unwrap_or_default();
+    let names: std::collections::HashMap<u32, String> = model.images.iter().map(|i| (i.id, i.name.clone())).collect();
     let mut images: Vec<_> = model.images.iter().collect();
     images.sort_by(|a, b| a.name.cmp(&b.name));
     let views = images
@@ -95,7 +96,7 @@ pub(crate) fn load(root: &Path, opts: &LoadOptions) -> Result<Parsed, DatasetErr
         train: views,
         val: Vec::new(),
         test: Vec::new(),
-        points: Some(Points::from_colmap(&model.points)),
+        points: Some(Points::from_colmap(&model.points, |id| names.get(&id).cloned())),
         has_splits: false,
     })
 }

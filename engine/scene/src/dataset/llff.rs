@@ -187,7 +187,7 @@ pub(crate) fn load(root: &Path, opts: &LoadOptions) -> Result<Parsed, DatasetErr
             ),
         ));
     }
-    let views = images
+    let views: Vec<ViewSpec> = images
         .into_iter()
         .zip(&poses)
         .map(|(image_path, p)| {
@@ -221,8 +221,14 @@ pub(crate) fn load(root: &Path, opts: &LoadOptions) -> Result<Parsed, DatasetErr
         .iter()
         .map(|n| sparse.join(n))
         .find(|p| p.is_file())
-        .map(|p| colmap::read_points3d(&p).map(|pts| Points::from_colmap(&pts)))
-        .transpose()?;
+        .map(|p| colmap::read_points3d(&p))
+        .transpose()?
+        .map(|pts| {
+            // LLFF keeps no images.bin: COLMAP numbered the images 1..n in the sorted order
+            // poses_bounds.npy follows (imgs2poses), so image id k is view k − 1.
+            let names: Vec<String> = views.iter().map(|v| v.name.clone()).collect();
+            Points::from_colmap(&pts, |id| names.get((id as usize).wrapping_sub(1)).cloned())
+        });
     Ok(Parsed {
         train: views,
         val: Vec::new(),

@@ -134,11 +134,14 @@ pub struct LoadOptions {
     pub eager: bool,
 }
 
-/// Initial points: positions and colours in [0, 1].
+/// Initial points: positions and colours in [0, 1], and, for SfM points, which views saw them.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Points {
     pub positions: Vec<Vec3>,
     pub colors: Vec<Vec3>,
+    /// Per point, the names of the views whose images observe it (its SfM track), when known.
+    /// Sparse-view fits keep only points their own views can triangulate (see [`Points::seen_by`]).
+    pub observers: Option<Vec<Vec<String>>>,
 }
 
 impl Points {
@@ -149,7 +152,9 @@ impl Points {
         self.positions.is_empty()
     }
 
-    pub(crate) fn from_colmap(points: &[ColmapPoint]) -> Self {
+    /// `names(image id)` → the view name of a track entry (None: the point keeps no observer
+    /// for it).
+    pub(crate) fn from_colmap(points: &[ColmapPoint], names: impl Fn(u32) -> Option<String>) -> Self {
         Points {
             positions: points
                 .iter()
@@ -159,7 +164,32 @@ impl Points {
                 .iter()
                 .map(|p| Vec3::new(p.rgb[0] as f32, p.rgb[1] as f32, p.rgb[2] as f32) / 255.0)
                 .collect(),
+            observers: Some(
+                points
+                    .iter()
+                    .map(|p| {
+                        let mut v: Vec<String> = p.track.iter().filter_map(|&(id, _)| names(id)).collect();
+                        v.sort();
+                        v.dedup();
+                        v
+                    })
+                    .collect(),
+            ),
         }
+    }
+
+    /// The points observed by at least `min_views` of `views` (by name): what SfM on those views
+    /// alone could have triangulated. Points without track information are all kept (`None`).
+    pub fn seen_by(&self, views: &[&str], min_views: usize) -> Option<Points> {
+        let observers = self.observers.as_ref()?;
+        let keep: Vec<usize> = (0..self.len())
+            .filter(|&i| observers[i].iter().filter(|o| views.contains(&o.as_str())).count() >= min_views)
+            .collect();
+        Some(Points {
+            positions: keep.iter().map(|&i| self.positions[i]).collect(),
+            colors: keep.iter().map(|&i| self.colors[i]).collect(),
+            observers: Some(keep.iter().map(|&i| observers[i].clone()).collect()),
+        })
     }
 }
 
