@@ -19,6 +19,8 @@ pub mod geodesic;
 mod intrinsic;
 pub mod laplacian;
 pub mod learned;
+#[cfg(feature = "learned")]
+pub mod learned_eval;
 pub mod pipeline;
 pub mod pointcloud;
 pub mod robust;

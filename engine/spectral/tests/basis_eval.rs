@@ -175,7 +175,7 @@ fn faust_pair_as_point_clouds_with_the_point_cloud_laplacian() {
 }
 
 /// Mean geodesic error ×100 the point-cloud-Laplacian matching of FAUST_r 001 → 000 must beat
-/// (measured 1.37 on lavapipe, before the intrinsic-Delaunay flips; the mesh pipeline gets ≈ 1.5–2).
+/// (measured 1.37 on lavapipe, before the intrinsic-Delaunay flips landed).
 const THRESHOLD_PCL_PAIR: f64 = 3.0;
 
 /// The shipped learned model on the held-aside FAUST_r tr_reg_008 (vertices only): its first
