@@ -3,11 +3,13 @@
 use anyhow::Context;
 use clap::Args;
 use kiln_run::Progress;
-use kiln_scene::mesh::Mesh;
+use kiln_scene::mesh::{Mesh, MeshError, PointCloud};
 use kiln_spectral::eigen::{eigen_shift_invert, EigenMethod, EigenOptions};
 use kiln_spectral::eval::{check_vts_pair, read_map, read_vts, write_map, GroundTruthDistances};
 use kiln_spectral::geodesic::HeatGeodesics;
 use kiln_spectral::laplacian::cotangent;
+use kiln_spectral::pointcloud::{point_cloud_laplacian, PointCloudOptions};
+use kiln_spectral::robust::{robust_laplacian, RobustOptions};
 use kiln_spectral::pipeline::{match_shapes, zoomout_steps, MatchConfig, Shape};
 use serde::Serialize;
 use std::io::Write;
@@ -33,6 +35,18 @@ pub struct BasisArgs {
     /// Scale the mesh to unit area first (default: raw coordinates).
     #[arg(long)]
     pub unit_area: bool,
+    /// The robust Laplacian (Sharp & Crane 2020: tufted cover, intrinsic Delaunay flips) instead
+    /// of the cotangent one: tolerates non-manifold edges and vertices, duplicate and
+    /// degenerate faces.
+    #[arg(long, conflicts_with = "learned")]
+    pub robust: bool,
+    /// Ignore the faces: the robust point-cloud Laplacian of the vertices (also what a file
+    /// without faces gets).
+    #[arg(long, conflicts_with = "learned")]
+    pub point_cloud: bool,
+    /// Neighbours per point for the point-cloud Laplacian.
+    #[arg(long, default_value_t = 30)]
+    pub neighbours: usize,
 }
 
 pub fn basis(args: BasisArgs) -> anyhow::Result<()> {
@@ -40,17 +54,35 @@ pub fn basis(args: BasisArgs) -> anyhow::Result<()> {
         return crate::learned_basis::basis(&args.mesh, model.as_deref(), args.k, &args.out);
     }
     let k = args.k.unwrap_or(200);
-    let mut mesh = Mesh::read(&args.mesh)?;
-    if args.unit_area {
-        mesh.scale(1.0 / mesh.area().sqrt());
-    }
     let name = args.mesh.display().to_string();
+    // A file without faces is a point cloud; --point-cloud ignores the faces of a mesh.
+    let (mesh, points) = match Mesh::read(&args.mesh) {
+        Ok(mesh) if args.point_cloud => (None, mesh.positions),
+        Ok(mesh) => (Some(mesh), vec![]),
+        Err(MeshError::Empty { .. }) => (None, PointCloud::read(&args.mesh)?.positions),
+        Err(e) => return Err(e.into()),
+    };
     let t = Instant::now();
-    let ops = cotangent(&mesh, &name)?;
+    let (ops, kind) = if let Some(mut mesh) = mesh {
+        if args.unit_area {
+            mesh.scale(1.0 / mesh.area().sqrt());
+        }
+        if args.robust { (robust_laplacian(&mesh, RobustOptions::default(), &name)?, "robust") } else { (cotangent(&mesh, &name)?, "cotangent") }
+    } else {
+        let opts = PointCloudOptions { neighbours: args.neighbours, ..PointCloudOptions::default() };
+        let mut ops = point_cloud_laplacian(&points, opts, &name)?;
+        if args.unit_area {
+            // Scaling the points by s scales the mass by s² and leaves the stiffness alone.
+            let area = ops.total_area();
+            ops.mass.iter_mut().for_each(|m| *m /= area);
+        }
+        (ops, "robust point-cloud")
+    };
     let b = eigen_shift_invert(&ops, k, EigenOptions::default(), &name)?;
     let secs = t.elapsed().as_secs_f64();
-    write_basis(&args.out, &b.eigenvalues, &ops.mass, mesh.num_vertices(), k, |i, j| b.eigenvectors[(i, j)])?;
-    println!("{}: {} vertices, {} eigenpairs in {:.3} s (area {:.6}); wrote {}", name, mesh.num_vertices(), k, secs, mesh.area(), args.out.display());
+    let n = ops.num_vertices();
+    write_basis(&args.out, &b.eigenvalues, &ops.mass, n, k, |i, j| b.eigenvectors[(i, j)])?;
+    println!("{}: {} vertices, {} eigenpairs of the {kind} Laplacian in {:.3} s (area {:.6}); wrote {}", name, n, k, secs, ops.total_area(), args.out.display());
     Ok(())
 }
 
