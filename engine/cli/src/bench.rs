@@ -16,6 +16,9 @@ pub enum BenchCommand {
     Voxel(crate::voxel::VoxelBenchArgs),
     /// Spectral geometry: eigensolver and FAUST_r matching times and errors (CPU).
     Spectral(crate::spectral::SpectralBenchArgs),
+    /// Learned spectral basis (issue 9): comparison with the cotangent eigenbasis on held-aside
+    /// meshes, and FAUST_r matching as point clouds (learned, point-cloud Laplacian, mesh).
+    LearnedBasis(crate::basis_bench::LearnedBasisBenchArgs),
 }
 
 #[derive(Args)]
@@ -154,6 +157,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Fit(args) => fit(args),
         BenchCommand::Voxel(args) => crate::voxel::bench(args),
         BenchCommand::Spectral(args) => crate::spectral::bench(args),
+        BenchCommand::LearnedBasis(args) => crate::basis_bench::bench(args),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The `kiln` command line.
 
+mod basis_bench;
 mod bench;
 mod coherent;
 mod fit;

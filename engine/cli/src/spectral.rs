@@ -135,6 +135,14 @@ pub struct MatchArgs {
     /// a colouring by A's coordinates) — .ply/.off/.obj.
     #[arg(long)]
     pub colors: Option<PathBuf>,
+    /// Basis: cotangent (the mesh pipeline), pointcloud (the robust point-cloud Laplacian of
+    /// the vertices) or learned (the network's basis of the vertices, its own sizes: fits at
+    /// K·5/8 with ZoomOut to K); pointcloud and learned use no faces.
+    #[arg(long, value_enum, default_value_t = crate::basis_bench::BasisKind::Cotangent)]
+    pub basis: crate::basis_bench::BasisKind,
+    /// Learned model for --basis learned (default: the shipped one).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
 }
 
 fn parse_zoomout(s: &str) -> anyhow::Result<(usize, usize, usize)> {
@@ -156,13 +164,15 @@ pub fn run_match(args: MatchArgs) -> anyhow::Result<()> {
         anyhow::ensure!(end <= args.k, "--zoomout ends at {end} but only -k {} eigenpairs are computed", args.k);
         cfg.k_basis = cfg.k_basis.max(end);
     }
+    let source = crate::basis_bench::ShapeSource::new(args.basis, args.model.as_deref())?;
+    let cfg = source.adapt(cfg);
     let n_zo = zoomout_steps(&cfg);
     let progress = Progress::new("match", 3 + n_zo as u64, 0);
     let t0 = Instant::now();
     progress.set(0, "eigenbasis A".into());
-    let a = Shape::load(&args.a, cfg.k_basis)?;
+    let a = source.load(&args.a, cfg.k_basis)?;
     progress.set(1, "eigenbasis B".into());
-    let b = Shape::load(&args.b, cfg.k_basis)?;
+    let b = source.load(&args.b, cfg.k_basis)?;
     progress.set(2, "descriptors + fit".into());
     let mut done = 3u64;
     let res = match_shapes(&a, &b, &cfg, |k| {
