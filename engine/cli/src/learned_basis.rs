@@ -9,11 +9,9 @@ use kiln_spectral::learned::{nested_loss, probes, normalize_to_unit_sphere, Prob
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// The model `kiln basis --learned` uses when none is named (trained by `kiln basis-train` on
-/// the shapes of ../shared/data; recipe in docs/SPECTRAL.md).
-pub const SHIPPED_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/learned_basis.kbasis");
-/// The shipped model's bytes, built into the binary: `kiln basis --learned` works wherever the
-/// binary is copied (the path above exists only in a source checkout).
+/// The model `kiln basis --learned` uses when none is named (`assets/learned_basis.kbasis`,
+/// trained by `kiln basis-train` on the shapes of ../shared/data; recipe in
+/// docs/LEARNED_BASIS.md), built into the binary so that it works wherever the binary is copied.
 pub const SHIPPED_MODEL_BYTES: &[u8] = include_bytes!("../../../assets/learned_basis.kbasis");
 
 /// The model file given, or the built-in shipped model; with the name to print.
