@@ -286,3 +286,38 @@ fn occ_train_writes_metrics_and_viewable_predictions() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn coherent_stops_and_resumes_from_its_checkpoint() {
+    let Some(data) = data_dir() else { return };
+    let dir = temp_dir("coherent-resume");
+    let out = dir.join("run");
+    let model = data.join("models/fastdepth/fastdepth_op13.onnx");
+    let fern = data.join("llff/fern");
+    let args = |extra: &[&str]| -> Output {
+        let mut a: Vec<String> = ["fit", fern.to_str().unwrap(), "--method", "coherent", "--views", "3", "--resolution", "40", "--iters", "6", "--no-decoder", "--path-frames", "2", "--checkpoint-every", "2", "--depth-model", model.to_str().unwrap(), "--out", out.to_str().unwrap()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        Command::new(env!("CARGO_BIN_EXE_kiln")).args(a).output().unwrap()
+    };
+    let first = args(&["--stop-after", "3"]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(String::from_utf8_lossy(&first.stderr).contains("continue with --resume"));
+    assert!(out.join("checkpoints/step_00000003.ckpt").exists() && !out.join("metrics.json").exists());
+    let second = args(&["--resume"]);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success() && stderr.contains("resumed") && stderr.contains("at step 3"), "{stderr}");
+    let metrics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["iterations"], 6);
+    // A checkpoint of the other offset kind is refused, naming the run.
+    let third = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["fit", fern.to_str().unwrap(), "--method", "coherent", "--resolution", "40", "--iters", "6", "--depth-model", model.to_str().unwrap(), "--out", out.to_str().unwrap(), "--resume"])
+        .output()
+        .unwrap();
+    assert!(!third.status.success());
+    let e = error_line(&third);
+    assert!(e.contains("cannot resume") && e.contains("decoders"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,7 +1,7 @@
 //! `kiln fit <dataset> --method coherent`: CoherentGS from 2–4 views (kiln-fit `coherent`).
 
 use crate::fit::FitArgs;
-use anyhow::bail;
+use anyhow::{bail, Context};
 use kiln_fit::coherent::prepare::{prepare_inputs, MapKind, PrepareOptions};
 use kiln_fit::coherent::{path_cameras, CoherentConfig, CoherentTrainer};
 use kiln_fit::Scene;
@@ -45,9 +45,6 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
     let Some(dataset) = args.dataset.clone() else {
         bail!("--method coherent needs a dataset folder (2–4 posed images)");
     };
-    if args.resume {
-        bail!("--resume is not supported for --method coherent yet (its decoders are not checkpointed)");
-    }
     if args.resolution == Some(0) {
         bail!("--resolution must be a positive number of pixels");
     }
@@ -116,18 +113,39 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
     let run = RunDir::create(&out)?;
     run.write_json("config.json", &config)?;
     let mut trainer = CoherentTrainer::new(ctx.clone(), scene, config.clone(), inputs)?;
+    if args.resume {
+        // The inputs above were recomputed (prepare is deterministic); the trained state and
+        // the step come from the checkpoint. The decoders' AdamW moments restart.
+        match run.latest_checkpoint()? {
+            Some((step, ck)) => {
+                trainer.restore(&ck).with_context(|| format!("{}: cannot resume", out.display()))?;
+                eprintln!("kiln: resumed {} at step {step}", out.display());
+            }
+            None => eprintln!("kiln: no checkpoint in {}, starting fresh", out.display()),
+        }
+    }
 
     let total = config.iterations;
-    let progress = Progress::new("coherent", total as u64, 0);
+    let stop = args.stop_after.unwrap_or(total).min(total);
+    let progress = Progress::new("coherent", total as u64, trainer.step as u64);
     let started = Instant::now();
-    while trainer.step < total {
+    let first_step = trainer.step;
+    while trainer.step < stop {
         let v = trainer.train_step()?;
-        if trainer.step % 10 == 0 || trainer.step == total {
+        if trainer.step % 10 == 0 || trainer.step == stop {
             progress.set(trainer.step as u64, format!("loss {:.4} psnr {:.2}", v.loss, v.psnr()));
+        }
+        if config.checkpoint_interval > 0 && trainer.step.is_multiple_of(config.checkpoint_interval) && trainer.step < total {
+            run.save_checkpoint(trainer.step as u64, &trainer.checkpoint()?, 2)?;
         }
     }
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
+    if trainer.step < total {
+        run.save_checkpoint(trainer.step as u64, &trainer.checkpoint()?, 2)?;
+        eprintln!("kiln: stopped at step {} of {total}; continue with --resume", trainer.step);
+        return Ok(());
+    }
 
     let cloud = trainer.cloud()?;
     kiln_splat::write_gaussians(&run.path("point_cloud.ply"), &cloud)?;
@@ -157,7 +175,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
         ssim: mean(&|m| m.ssim),
         train_seconds: seconds,
         prepare_seconds,
-        iterations_per_second: total as f64 / seconds.max(1e-9),
+        iterations_per_second: (total - first_step) as f64 / seconds.max(1e-9),
         preparation: &report,
         step_seconds: &trainer.times,
         config: &config,

@@ -78,7 +78,10 @@ fn small_config(iterations: u32) -> CoherentConfig {
 fn pixel_aligned_gaussians_at_true_depth_reproduce_the_views_and_training_lowers_the_loss() {
     let ctx = GpuContext::shared().unwrap();
     let s = scene();
-    let mut t = CoherentTrainer::new(ctx.clone(), s.clone(), small_config(40), inputs(&s, 1.0)).unwrap();
+    // One loss definition throughout: supersampled steps (k drawn per step, late in training)
+    // score a differently filtered render, so they are off here and tested on their own below.
+    let cfg = CoherentConfig { supersample_max: 1, ..small_config(40) };
+    let mut t = CoherentTrainer::new(ctx.clone(), s.clone(), cfg, inputs(&s, 1.0)).unwrap();
     assert_eq!(t.gaussians(), 3 * (W * H) as usize);
     let (train_m, _) = t.evaluate(&s.train).unwrap();
     let (test_m, _) = t.evaluate(&s.test).unwrap();
@@ -88,15 +91,18 @@ fn pixel_aligned_gaussians_at_true_depth_reproduce_the_views_and_training_lowers
     assert!(train_m.iter().all(|m| m.psnr > 20.0), "{train_m:?}");
     assert!(test_m[0].psnr > 20.0, "{test_m:?}");
 
-    // The image loss (L1 + SSIM of the rendered view) must fall; the total also holds the TV
-    // term whose layer-masked share ramps up over training, so it is not comparable over time.
-    let image: Vec<f32> = (0..40).map(|_| t.train_step().unwrap().loss).collect();
-    let hist = &t.history;
-    let early: f32 = image[..10].iter().sum::<f32>() / 10.0;
-    let late: f32 = image[30..].iter().sum::<f32>() / 10.0;
-    eprintln!("image loss early {early:.4}, late {late:.4}");
-    assert!(late < early, "the image loss did not go down: {early} → {late}");
-    assert!(hist.iter().all(|p| p.loss.is_finite()));
+    // Training must improve the fit of the training views, measured the same way before and
+    // after on every view (each step draws one random view, so per-step losses are too noisy
+    // to compare over 40 steps).
+    let mean = |m: &[kiln_fit::ViewMetrics]| m.iter().map(|m| m.psnr).sum::<f64>() / m.len() as f64;
+    let before = mean(&train_m);
+    for _ in 0..40 {
+        t.train_step().unwrap();
+    }
+    let after = mean(&t.evaluate(&s.train).unwrap().0);
+    eprintln!("mean training-view PSNR {before:.2} → {after:.2} dB");
+    assert!(after > before, "training did not improve the training views: {before:.2} → {after:.2} dB");
+    assert!(t.history.iter().all(|p| p.loss.is_finite()));
 }
 
 #[test]
@@ -144,6 +150,45 @@ fn supersampled_steps_move_gaussians_back_onto_the_plane_too() {
     eprintln!("supersampled: mean |z − plane| {before:.4} → {after:.4}");
     assert!(losses.iter().all(|l| l.is_finite()));
     assert!(after < 0.5 * before, "depth error {before} → {after}");
+}
+
+#[test]
+fn checkpoints_resume_where_the_run_left_off() {
+    // Free offsets (their Adam state is checkpointed too): a run stopped at step 6 and resumed
+    // in a fresh trainer must follow the uninterrupted run.
+    let ctx = GpuContext::shared().unwrap();
+    let s = scene();
+    let mut cfg = small_config(12);
+    cfg.use_decoder = false;
+    cfg.direct_depth_lr = 2e-2;
+    let mut a = CoherentTrainer::new(ctx.clone(), s.clone(), cfg.clone(), inputs(&s, 1.1)).unwrap();
+    for _ in 0..6 {
+        a.train_step().unwrap();
+    }
+    let ck = a.checkpoint().unwrap();
+    for _ in 0..6 {
+        a.train_step().unwrap();
+    }
+    let mut b = CoherentTrainer::new(ctx.clone(), s.clone(), cfg, inputs(&s, 1.1)).unwrap();
+    b.restore(&ck).unwrap();
+    assert_eq!((b.step, b.history.len()), (6, a.history.len() - 6));
+    for _ in 0..6 {
+        b.train_step().unwrap();
+    }
+    let (ca, cb) = (a.cloud().unwrap(), b.cloud().unwrap());
+    let diff = ca.means.iter().zip(&cb.means).map(|(p, q)| (*p - *q).abs().max_element()).fold(0f32, f32::max);
+    eprintln!("resumed vs uninterrupted: max mean difference {diff:.2e}");
+    assert!(diff < 1e-3, "{diff}");
+    // With decoders: their weights come back exactly; a checkpoint of the other kind is refused.
+    let mut d = CoherentTrainer::new(ctx.clone(), s.clone(), small_config(12), inputs(&s, 1.0)).unwrap();
+    d.train_step().unwrap();
+    let before = d.cloud().unwrap();
+    let ck = d.checkpoint().unwrap();
+    let mut e = CoherentTrainer::new(ctx.clone(), s.clone(), small_config(12), inputs(&s, 1.0)).unwrap();
+    e.restore(&ck).unwrap();
+    assert_eq!(e.cloud().unwrap().means, before.means);
+    let e2 = b.restore(&ck).err().expect("decoder checkpoint into a no-decoder run").to_string();
+    assert!(e2.contains("decoders"), "{e2}");
 }
 
 #[test]

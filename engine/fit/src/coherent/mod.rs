@@ -19,7 +19,8 @@ pub use losses::FlowField;
 use crate::scene::{Scene, SceneView};
 use crate::trainer::{FitError, LogPoint, ViewMetrics};
 use glam::Vec3;
-use kiln_gpu::adam::{AdamConfig, AdamGroup};
+use kiln_gpu::adam::{AdamConfig, AdamGroup, AdamSnapshot};
+use kiln_run::Checkpoint;
 use kiln_gpu::{GpuContext, Kernel};
 use kiln_nn::{ConvDecoder, CyclicLr, DecoderConfig};
 use kiln_splat::loss::{ImageLoss, LossConfig, LossValues};
@@ -177,6 +178,10 @@ pub struct CoherentTrainer {
     rng: Xoshiro256PlusPlus,
 }
 
+fn step_rng(seed: u64, step: u32) -> Xoshiro256PlusPlus {
+    Xoshiro256PlusPlus::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
 fn logit(p: f32) -> f32 {
     (p / (1.0 - p)).ln()
 }
@@ -288,6 +293,138 @@ impl CoherentTrainer {
         self.n
     }
 
+    /// Everything training changes: the step and loss history, scales, rotations and SH rest
+    /// with their Adam moments, and the depth/opacity offsets — the decoders' weights (their
+    /// AdamW moments restart on restore, as kiln-nn keeps them private) or the free per-pixel
+    /// offsets with their Adam state. The inputs (depth, layers, flow) are recomputed by
+    /// `prepare`, which is deterministic.
+    pub fn checkpoint(&self) -> Result<Checkpoint, FitError> {
+        let ctx = &self.ctx;
+        let n = self.n;
+        // SH rest rows per Gaussian (none at SH degree 0, where its buffers are placeholders).
+        let rows = if self.cloud.sh_coeffs() > 1 { self.adam_rest.row() as usize } else { 0 };
+        let (kind, host_t) = match &self.offsets {
+            Offsets::Decoders { .. } => ("decoders", 0),
+            Offsets::Direct { adam, .. } => ("direct", adam.t),
+        };
+        let adam_steps = [self.adam_rest.step(), self.adam_scale.step(), self.adam_rot.step()];
+        let mut ck = Checkpoint::new(serde_json::json!({
+            "method": "coherent",
+            "step": self.step,
+            "gaussians": n,
+            "offsets": kind,
+            "host_adam_t": host_t,
+            "adam_steps": adam_steps,
+            "history": self.history,
+            "config": self.config,
+        }));
+        ck.push("log_scales", ctx.read(&self.cloud.log_scales, n * 3)?);
+        ck.push("rotations", ctx.read(&self.cloud.rotations, n * 4)?);
+        if rows > 0 {
+            ck.push("sh_rest", ctx.read(&self.sh_rest, n * rows)?);
+        }
+        for (name, group) in [("sh_rest", &self.adam_rest), ("log_scales", &self.adam_scale), ("rotations", &self.adam_rot)] {
+            if name == "sh_rest" && rows == 0 {
+                continue;
+            }
+            let snap = group.snapshot(ctx)?;
+            ck.push(&format!("adam.{name}.m"), snap.exp_avg);
+            ck.push(&format!("adam.{name}.v"), snap.exp_avg_sq);
+        }
+        match &self.offsets {
+            Offsets::Decoders { depth, opacity, .. } => {
+                for (kind, decoders) in [("depth", depth), ("opacity", opacity)] {
+                    for (v, d) in decoders.iter().enumerate() {
+                        for (j, t) in d.parameters_host().map_err(nn_err)?.into_iter().enumerate() {
+                            ck.push(&format!("decoder.{kind}.{v}.{j}"), t);
+                        }
+                    }
+                }
+            }
+            Offsets::Direct { depth, opacity, adam } => {
+                ck.push("direct.depth", depth.clone());
+                ck.push("direct.opacity", opacity.clone());
+                ck.push("direct.adam.m", adam.m.clone());
+                ck.push("direct.adam.v", adam.v.clone());
+            }
+        }
+        Ok(ck)
+    }
+
+    /// Continues from `ck`, written by [`Self::checkpoint`] of a trainer built from the same
+    /// scene, inputs and configuration (its sizes are checked).
+    pub fn restore(&mut self, ck: &Checkpoint) -> Result<(), FitError> {
+        let bad = |what: &str| FitError::Checkpoint(format!("missing or malformed {what}"));
+        let n = self.n;
+        let sized = |name: &str, len: usize| -> Result<Vec<f32>, FitError> {
+            let v = ck.get(name).ok_or_else(|| bad(name))?;
+            if v.len() != len {
+                return Err(FitError::Checkpoint(format!("{name} has {} values, this run needs {len} (another scene or configuration?)", v.len())));
+            }
+            Ok(v.to_vec())
+        };
+        if ck.meta["method"].as_str() != Some("coherent") || ck.meta["gaussians"].as_u64() != Some(n as u64) {
+            return Err(FitError::Checkpoint(format!("not a CoherentGS checkpoint of {n} Gaussians")));
+        }
+        let step = ck.meta["step"].as_u64().ok_or_else(|| bad("step"))? as u32;
+        let history: Vec<LogPoint> = serde_json::from_value(ck.meta["history"].clone()).map_err(|_| bad("history"))?;
+        let steps = ck.meta["adam_steps"].as_array().ok_or_else(|| bad("adam_steps"))?;
+        let rows = if self.cloud.sh_coeffs() > 1 { self.adam_rest.row() as usize } else { 0 };
+        let ctx = self.ctx.clone();
+        ctx.queue.write_buffer(&self.cloud.log_scales, 0, bytemuck::cast_slice(&sized("log_scales", n * 3)?));
+        ctx.queue.write_buffer(&self.cloud.rotations, 0, bytemuck::cast_slice(&sized("rotations", n * 4)?));
+        if rows > 0 {
+            ctx.queue.write_buffer(&self.sh_rest, 0, bytemuck::cast_slice(&sized("sh_rest", n * rows)?));
+        }
+        for (k, (name, row)) in [("sh_rest", rows), ("log_scales", 3), ("rotations", 4)].into_iter().enumerate() {
+            if row == 0 {
+                continue;
+            }
+            let snap = AdamSnapshot {
+                items: n as u32,
+                row: row as u32,
+                step: steps.get(k).and_then(|s| s.as_u64()).ok_or_else(|| bad("adam_steps"))?,
+                exp_avg: sized(&format!("adam.{name}.m"), n * row)?,
+                exp_avg_sq: sized(&format!("adam.{name}.v"), n * row)?,
+            };
+            let group = AdamGroup::from_snapshot(&ctx, name, &snap, AdamConfig::default())?;
+            match k {
+                0 => self.adam_rest = group,
+                1 => self.adam_scale = group,
+                _ => self.adam_rot = group,
+            }
+        }
+        match &mut self.offsets {
+            Offsets::Decoders { depth, opacity, .. } => {
+                if ck.meta["offsets"].as_str() != Some("decoders") {
+                    return Err(FitError::Checkpoint("the checkpoint has free offsets, this run has decoders (--no-decoder differs)".into()));
+                }
+                for (kind, decoders) in [("depth", depth), ("opacity", opacity)] {
+                    for (v, d) in decoders.iter_mut().enumerate() {
+                        let shapes: Vec<usize> = d.parameters_host().map_err(nn_err)?.iter().map(Vec::len).collect();
+                        let params = shapes.iter().enumerate().map(|(j, &len)| sized(&format!("decoder.{kind}.{v}.{j}"), len)).collect::<Result<Vec<_>, _>>()?;
+                        d.set_parameters_host(&params).map_err(nn_err)?;
+                    }
+                }
+            }
+            Offsets::Direct { depth, opacity, adam } => {
+                if ck.meta["offsets"].as_str() != Some("direct") {
+                    return Err(FitError::Checkpoint("the checkpoint has decoders, this run has free offsets (--no-decoder differs)".into()));
+                }
+                *depth = sized("direct.depth", n)?;
+                *opacity = sized("direct.opacity", n)?;
+                adam.m = sized("direct.adam.m", 2 * n)?;
+                adam.v = sized("direct.adam.v", 2 * n)?;
+                adam.t = ck.meta["host_adam_t"].as_i64().ok_or_else(|| bad("host_adam_t"))? as i32;
+            }
+        }
+        self.step = step;
+        self.history = history;
+        self.offsets_forward_only()?;
+        self.upload_geometry();
+        Ok(())
+    }
+
     pub fn context(&self) -> &Arc<GpuContext> {
         &self.ctx
     }
@@ -396,6 +533,8 @@ impl CoherentTrainer {
     pub fn train_step(&mut self) -> Result<LossValues, FitError> {
         let ctx = self.ctx.clone();
         let step = self.step;
+        // One seeded stream per step, so a resumed run draws what the uninterrupted one would.
+        self.rng = step_rng(self.config.seed, step);
         let views = self.geom.len();
         let v = self.rng.random_range(0..views);
         let reference = self.rng.random_range(0..views);
