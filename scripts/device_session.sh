@@ -17,7 +17,12 @@
 # Phase 2 runs the accuracy jobs side by side (their rates are then shared-GPU rates): the
 # CoherentGS full schedule and plain 3DGS on fern's 3 views, the ablation table at the budget
 # the probe says fits, Vox-E lego fits, 3DGS lego, the VoxelSplat benchmark. Everything is
-# stopped at DEADLINE seconds and whatever finished is packed into $OUT/results.tar.zst.
+# stopped at DEADLINE seconds and whatever finished is packed into $OUT/results.tar.gz.
+#
+# Seen on the first lease (H200, 2026-11-27; docs/*.md "on a GPU"): the voxel and plain 3DGS
+# runs finish inside the budget, but CoherentGS at full size is host-bound (~1 step/s alone)
+# and six copies side by side reach no result, and `occ bench` needs ~30 GPU minutes: give
+# those their own lease (or a smaller phase 2) until CoherentGS's host legs run on the GPU.
 set -u
 T0=$(date +%s)
 DEADLINE=${DEADLINE:-540}
