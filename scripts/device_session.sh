@@ -62,7 +62,8 @@ log "info: $(head -c 300 "$R/info.txt" | tr '\n' ' ')"
 # gsplat's CUDA extension compiles on the CPU while kiln's benchmark uses the GPU.
 (
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl &&
-        PYTHONPATH=/tmp/site MAX_JOBS=6 TORCH_CUDA_ARCH_LIST=9.0 python3 -c "from gsplat.cuda._backend import _C; print('gsplat compiled', _C)"
+        PYTHONPATH=/tmp/site MAX_JOBS=6 TORCH_CUDA_ARCH_LIST=9.0 python3 -c "from gsplat.cuda._backend import _C; print('gsplat compiled', _C)" &&
+        touch "$R/gsplat_built"
 ) > "$R/gsplat_build.log" 2>&1 &
 GSPLAT_BUILD=$!
 
@@ -139,7 +140,8 @@ for n in $RASTER_N; do
         log "kiln raster $n $mu: $(python3 -c "import json;d=json.load(open('$R/raster_${n}_${mu}.json'));print(d['forward_gpu_ms'],d['backward_gpu_ms'],d['tile_intersections'])" 2>&1)"
     done
 done
-if ! kill -0 $GSPLAT_BUILD 2>/dev/null && wait $GSPLAT_BUILD; then
+# (phase 2's `wait` reaps the build too, so its success is a file, not an exit status)
+if [ -e "$R/gsplat_built" ]; then
     PYTHONPATH=/tmp/site timeout 45 python3 scripts/gsplat_bench.py > "$R/gsplat.jsonl" 2> "$R/gsplat.log"
     log "gsplat bench: rc $? $(cat "$R/gsplat.jsonl" | tr '\n' ' ')"
 else
