@@ -3,12 +3,12 @@
 //! point-cloud matching with the robust Laplacian's basis on a FAUST_r pair, and (feature
 //! `learned`) the shipped learned model's alignment on a held-aside FAUST_r shape.
 
+mod common;
 use faer::Mat;
 use kiln_scene::mesh::Mesh;
 use kiln_spectral::basis_eval::{alignment_from_gram, chamfer_hausdorff, compare, cross_gram, m_orthonormalize};
 use kiln_spectral::eigen::{eigen_shift_invert, EigenOptions};
 use kiln_spectral::laplacian::cotangent;
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 fn data(test: &str) -> Option<PathBuf> {
@@ -24,38 +24,12 @@ fn data(test: &str) -> Option<PathBuf> {
 /// The unit icosphere subdivided `levels` times, stretched to semi-axes (1, 1.1, 1.25) so that
 /// no eigenvalue repeats (642 vertices at 3).
 fn ellipsoid(levels: usize) -> Mesh {
-    let t = (1.0 + 5f64.sqrt()) / 2.0;
-    let unit = |v: [f64; 3]| {
-        let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-        v.map(|x| x / n)
-    };
-    let mut p: Vec<[f64; 3]> = [[-1., t, 0.], [1., t, 0.], [-1., -t, 0.], [1., -t, 0.], [0., -1., t], [0., 1., t], [0., -1., -t], [0., 1., -t], [t, 0., -1.], [t, 0., 1.], [-t, 0., -1.], [-t, 0., 1.]].into_iter().map(unit).collect();
-    let mut f: Vec<[u32; 3]> = vec![
-        [0, 11, 5], [0, 5, 1], [0, 1, 7], [0, 7, 10], [0, 10, 11], [1, 5, 9], [5, 11, 4], [11, 10, 2], [10, 7, 6], [7, 1, 8],
-        [3, 9, 4], [3, 4, 2], [3, 2, 6], [3, 6, 8], [3, 8, 9], [4, 9, 5], [2, 4, 11], [6, 2, 10], [8, 6, 7], [9, 8, 1],
-    ];
-    for _ in 0..levels {
-        let mut mid: HashMap<(u32, u32), u32> = HashMap::new();
-        let mut nf = Vec::new();
-        for tri in &f {
-            let mut m = [0u32; 3];
-            for k in 0..3 {
-                let (a, b) = (tri[k], tri[(k + 1) % 3]);
-                m[k] = *mid.entry((a.min(b), a.max(b))).or_insert_with(|| {
-                    let (pa, pb) = (p[a as usize], p[b as usize]);
-                    p.push(unit([(pa[0] + pb[0]) / 2., (pa[1] + pb[1]) / 2., (pa[2] + pb[2]) / 2.]));
-                    (p.len() - 1) as u32
-                });
-            }
-            nf.extend([[tri[0], m[0], m[2]], [tri[1], m[1], m[0]], [tri[2], m[2], m[1]], [m[0], m[1], m[2]]]);
-        }
-        f = nf;
-    }
-    for q in &mut p {
+    let mut m = common::icosphere(levels);
+    for q in &mut m.positions {
         q[1] *= 1.1;
         q[2] *= 1.25;
     }
-    Mesh::from_parts("ellipsoid", p, f, None).unwrap()
+    Mesh::from_parts("ellipsoid", m.positions, m.faces, None).unwrap()
 }
 
 /// Deterministic standard-normal-ish numbers (sum of uniforms).

@@ -4,12 +4,13 @@
 //! (`robust_laplacian` 1.1.0: non-manifold meshes and FAUST_r tr_reg_000 as a mesh and as a
 //! point cloud; fixtures under tests/fixtures written by scripts/robust_reference.py).
 
+mod common;
+use common::icosphere;
 use kiln_scene::mesh::Mesh;
 use kiln_spectral::eigen::{dense_eigen, eigen_shift_invert, EigenOptions};
 use kiln_spectral::laplacian::{cotangent, Operators};
 use kiln_spectral::pointcloud::{point_cloud_laplacian, point_cloud_laplacian_with_normals, PointCloudOptions};
 use kiln_spectral::robust::{robust_laplacian, tufted_laplacian, RobustOptions};
-use std::collections::HashMap;
 use std::f64::consts::PI;
 use std::path::PathBuf;
 
@@ -23,43 +24,6 @@ fn data(test: &str) -> Option<PathBuf> {
     }
 }
 
-/// Unit icosphere subdivided `levels` times.
-fn icosphere(levels: usize) -> Mesh {
-    let t = (1.0 + 5f64.sqrt()) / 2.0;
-    let unit = |v: [f64; 3]| {
-        let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
-        v.map(|x| x / n)
-    };
-    let mut p: Vec<[f64; 3]> = [
-        [-1., t, 0.], [1., t, 0.], [-1., -t, 0.], [1., -t, 0.], [0., -1., t], [0., 1., t],
-        [0., -1., -t], [0., 1., -t], [t, 0., -1.], [t, 0., 1.], [-t, 0., -1.], [-t, 0., 1.],
-    ]
-    .into_iter()
-    .map(unit)
-    .collect();
-    let mut f: Vec<[u32; 3]> = vec![
-        [0, 11, 5], [0, 5, 1], [0, 1, 7], [0, 7, 10], [0, 10, 11], [1, 5, 9], [5, 11, 4], [11, 10, 2], [10, 7, 6], [7, 1, 8],
-        [3, 9, 4], [3, 4, 2], [3, 2, 6], [3, 6, 8], [3, 8, 9], [4, 9, 5], [2, 4, 11], [6, 2, 10], [8, 6, 7], [9, 8, 1],
-    ];
-    for _ in 0..levels {
-        let mut mid: HashMap<(u32, u32), u32> = HashMap::new();
-        let mut nf = Vec::new();
-        for tri in &f {
-            let mut m = [0u32; 3];
-            for k in 0..3 {
-                let (a, b) = (tri[k], tri[(k + 1) % 3]);
-                m[k] = *mid.entry((a.min(b), a.max(b))).or_insert_with(|| {
-                    let (pa, pb) = (p[a as usize], p[b as usize]);
-                    p.push(unit([(pa[0] + pb[0]) / 2., (pa[1] + pb[1]) / 2., (pa[2] + pb[2]) / 2.]));
-                    (p.len() - 1) as u32
-                });
-            }
-            nf.extend([[tri[0], m[0], m[2]], [tri[1], m[1], m[0]], [tri[2], m[2], m[1]], [m[0], m[1], m[2]]]);
-        }
-        f = nf;
-    }
-    Mesh::from_parts("icosphere", p, f, None).unwrap()
-}
 
 /// The unit square as an n × n grid of squares, each split along the same diagonal; interior
 /// vertices moved along x by up to ±`jitter` × the spacing (pseudo-random, fixed seed). Any
