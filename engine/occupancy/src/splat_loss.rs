@@ -34,8 +34,13 @@ pub struct SplatLossConfig {
     pub scale: f32,
     pub sem_weight: f64,
     pub depth_weight: f64,
-    /// 0 during warm-up (static renders only), 0.5 after.
+    /// Weight of L_flow2 (the rendered-flow L1): 0 during warm-up, 0.5 after.
     pub flow_weight: f64,
+    /// Also render the Gaussians moved by their flow into the views whose timestamp is not the
+    /// key frame (the spec's temporal renders; on together with L_flow2 after the warm-up).
+    /// Separate from `flow_weight` so the moved renders' own pull on the flow (through the
+    /// moved centres) can be checked without L_flow2.
+    pub temporal: bool,
     /// Pixels whose GT depth (Σwz) is below this are not supervised by L_sem.
     pub min_gt_depth: f64,
     /// Rasterizer settings (the colour source is forced to the feature channels).
@@ -50,6 +55,7 @@ impl SplatLossConfig {
             sem_weight: 0.5,
             depth_weight: 1.0,
             flow_weight: if flow_on { 0.5 } else { 0.0 },
+            temporal: flow_on,
             min_gt_depth: 0.1,
             render: RenderSettings { color_source: ColorSource::Features, ..RenderSettings::default() },
         }
@@ -220,7 +226,7 @@ impl SplatLoss {
         }
         self.check_views(views)?;
         let mut passes: Vec<Pass> = (0..views.len()).map(|view| Pass { view, shift: 0.0 }).collect();
-        if self.config.flow_weight > 0.0 {
+        if self.config.temporal {
             passes.extend(views.iter().enumerate().filter(|(_, v)| v.time != 0.0).map(|(view, v)| Pass { view, shift: v.time as f64 }));
         }
         let mut out = SplatLossOutput { grad_logits: vec![0.0; m * c], grad_flow: vec![0.0; m * 2], renders: passes.len(), ..Default::default() };

@@ -228,7 +228,9 @@ impl Trainer {
             let ts = Instant::now();
             let cfg = SampleConfig { count: self.config.samples, seed: self.config.seed.wrapping_mul(1_000_003).wrapping_add(self.step as u64) };
             let sampled = sample_voxels(&grid, classes, &sample.labels, &sample.flow, Some(&sample.visible), &cfg)?;
-            self.splat.config.flow_weight = if self.step >= self.config.flow_warmup { 0.5 } else { 0.0 };
+            let flow_on = self.step >= self.config.flow_warmup;
+            self.splat.config.flow_weight = if flow_on { 0.5 } else { 0.0 };
+            self.splat.config.temporal = flow_on;
             let out = self.splat.evaluate(
                 backend,
                 &sampled,

@@ -187,6 +187,104 @@ fn two_d_losses_alone_recover_labels_opacity_and_flow() {
     assert!(dynamic > 0 && epe < 0.1, "flow EPE {epe}");
 }
 
+/// A rigid box of car voxels on a road, moving at `velocity`; logits fixed to the truth.
+struct BoxScene {
+    loss: SplatLoss,
+    labels: Vec<u8>,
+    gt_flow: Vec<f32>,
+    logits: Vec<f64>,
+    car: Vec<usize>,
+    views: Vec<LossView>,
+}
+
+fn box_scene(velocity: [f32; 2], flow_weight: f64, temporal: bool) -> BoxScene {
+    // 10×10×2 voxels of 0.5 m: road on the bottom layer, a 3×2 car block on the top layer.
+    let grid = VoxelGrid::new([10, 10, 2], 0.5, Vec3::new(-2.5, -2.5, 0.0)).unwrap();
+    let classes = ClassSet::street();
+    let (c, free) = (classes.len(), classes.free());
+    let mut labels = vec![free; grid.len()];
+    let mut gt_flow = vec![0.0f32; grid.len() * 2];
+    let mut car = Vec::new();
+    for x in 0..10 {
+        for y in 0..10 {
+            labels[grid.index(x, y, 0)] = 2;
+            if (3..6).contains(&x) && (4..6).contains(&y) {
+                let v = grid.index(x, y, 1);
+                labels[v] = 0;
+                gt_flow[2 * v..2 * v + 2].copy_from_slice(&velocity);
+                car.push(v);
+            }
+        }
+    }
+    // The truth as logits: +4 on the label, free logit −8 (opacity ≈ 1) or +8 (≈ 0).
+    let mut logits = vec![0.0f64; grid.len() * c];
+    for (v, &l) in labels.iter().enumerate() {
+        if l == free {
+            logits[v * c + c - 1] = 8.0;
+        } else {
+            logits[v * c + l as usize] = 4.0;
+            logits[v * c + c - 1] = -8.0;
+        }
+    }
+    // Two cameras above the street at each of −0.5, 0 and 0.5 s.
+    let eyes = [(-0.5, Vec3::new(-1.0, -1.5, 5.0)), (-0.5, Vec3::new(1.5, 1.0, 4.5)), (0.0, Vec3::new(0.3, -0.4, 5.0)), (0.0, Vec3::new(-1.2, 1.4, 4.0)), (0.5, Vec3::new(1.2, -1.0, 4.5)), (0.5, Vec3::new(-0.8, 0.6, 5.5))];
+    let views = eyes
+        .iter()
+        .map(|&(time, eye)| LossView { camera: Camera::look_at(48, 48, 40.0, 40.0, eye, Vec3::new(0.0, 0.0, 0.5), Vec3::Y), time })
+        .collect();
+    let config = SplatLossConfig { flow_weight, temporal, ..SplatLossConfig::paper(0.5, true) };
+    let loss = SplatLoss::new(grid, classes, config).unwrap();
+    BoxScene { loss, labels, gt_flow, logits, car, views }
+}
+
+/// Adam on the flow only (logits stay the truth), from zero flow; returns (EPE before, after)
+/// on the car voxels and the largest flow left on the static occupied voxels.
+fn optimize_flow_only(s: &BoxScene, backend: &dyn kiln_occupancy::SplatBackend, steps: usize, lr: f64) -> (f64, f64, f64) {
+    let n = s.loss.grid.len();
+    let sampled: Vec<u32> = (0..n as u32).collect();
+    let targets = VoxelTargets { labels: &s.labels, flow: &s.gt_flow };
+    let epe = |flow: &[f64]| {
+        s.car.iter().map(|&v| (flow[2 * v] - s.gt_flow[2 * v] as f64).hypot(flow[2 * v + 1] - s.gt_flow[2 * v + 1] as f64)).sum::<f64>() / s.car.len() as f64
+    };
+    let mut flow = vec![0.0f64; n * 2];
+    let before = epe(&flow);
+    let mut adam = Adam::new(n * 2, lr);
+    for _ in 0..steps {
+        let out = s.loss.evaluate_sampled(backend, &sampled, &s.logits, &flow, &targets, &s.views).unwrap();
+        adam.step(&mut flow, &out.grad_flow);
+    }
+    let free = s.loss.classes.free();
+    let static_drift = (0..n).filter(|&v| s.labels[v] != free && !s.car.contains(&v)).map(|v| flow[2 * v].hypot(flow[2 * v + 1])).fold(0.0, f64::max);
+    (before, epe(&flow), static_drift)
+}
+
+/// Issue 8's isolation check of the flow path: with the voxel logits fixed to the truth, the
+/// splat losses alone must move the flow of a rigidly moving box to its true velocity — the
+/// loss's minimum in flow is the truth (sign, timestamps, units and the cameras at t ± Δ agree
+/// with how the targets are made). Both from zero flow, for a box moving 2 voxels in x and 1 in
+/// y between frames: (1) the spec's temporal renders + L_flow2; (2) the moved renders alone
+/// (L_flow2 off: only the semantic and depth pull through the moved centres). Measured on
+/// lavapipe: EPE 2.24 → ~0.01 m/s in both (a > 100× fall; asserted ≥ 20×).
+#[test]
+fn flow_alone_recovers_a_rigid_box_motion() {
+    let Ok(ctx) = kiln_gpu::GpuContext::shared() else { panic!("no wgpu adapter") };
+    let renderer = SplatRenderer::new(ctx).unwrap();
+    let backend = GpuSplat { renderer: &renderer };
+
+    let full = box_scene([2.0, -1.0], 0.5, true);
+    let (before, after, drift) = optimize_flow_only(&full, &backend, 80, 0.05);
+    eprintln!("temporal + L_flow2, v = (2, −1) m/s: car EPE {before:.3} → {after:.4} m/s; static drift {drift:.4}");
+    assert!(after < before / 20.0, "EPE {before} → {after}");
+    // L_flow2 blends flow across the box's silhouette, so road voxels beside it keep a little.
+    assert!(drift < 0.1 * 5f64.sqrt(), "static voxels drifted to {drift} m/s");
+
+    let moved = box_scene([2.0, -1.0], 0.0, true);
+    let (before, after, drift) = optimize_flow_only(&moved, &backend, 80, 0.05);
+    eprintln!("moved renders only, v = (2, −1) m/s: car EPE {before:.3} → {after:.4} m/s; static drift {drift:.4}");
+    assert!(after < before / 20.0, "EPE {before} → {after}");
+    assert!(drift < 0.1, "static voxels drifted to {drift} m/s");
+}
+
 struct Adam {
     m: Vec<f64>,
     v: Vec<f64>,
