@@ -2,8 +2,9 @@
 //! convolutions with growing dilation over x and y (cars move several voxels between the two
 //! depth frames the input holds), LeakyReLU, and a 1×1×1 head with C class logits + (vx, vy).
 //!
-//! kiln's losses run on the host (see [`crate::backend`]), so the output is read back once per
-//! step and dL/d(output) enters Burn's graph as Σ output ⊙ g (kiln-nn's pattern).
+//! The flow rows of the head start at zero (zero flow). kiln's losses run on the host (see
+//! [`crate::backend`]), so the output is read back once per step and dL/d(output) enters Burn's
+//! graph as Σ output ⊙ g (kiln-nn's pattern).
 
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::module::conv3d;
@@ -66,18 +67,33 @@ impl OccNet {
         let mut weights = Vec::new();
         let mut biases = Vec::new();
         let mut cin = config.in_channels;
-        let mut layer = |cin: usize, cout: usize, k: usize| {
+        // Output channels from `zero_from` on start at zero weights (the flow rows of the head).
+        let mut layer = |cin: usize, cout: usize, k: usize, zero_from: usize| {
             // He-uniform initialisation for LeakyReLU layers.
             let bound = (6.0 / (cin * k * k * k) as f32).sqrt();
-            let w: Vec<f32> = (0..cout * cin * k * k * k).map(|_| rng.random_range(-bound..bound)).collect();
+            let row = cin * k * k * k;
+            let w: Vec<f32> = (0..cout * row)
+                .map(|i| {
+                    let r = rng.random_range(-bound..bound);
+                    if i / row >= zero_from {
+                        0.0
+                    } else {
+                        r
+                    }
+                })
+                .collect();
             weights.push(upload(w, [cout, cin, k, k, k], device).require_grad());
             biases.push(upload(vec![0.0; cout], [cout], device).require_grad());
         };
         for _ in &config.dilations {
-            layer(cin, config.hidden, 3);
+            layer(cin, config.hidden, 3, config.hidden);
             cin = config.hidden;
         }
-        layer(cin, config.classes + 2, 1);
+        // The flow head starts at zero flow: with He-initialised flow rows the first outputs are
+        // ±5–10 m/s (× FLOW_UNIT), and their large L1 gradient drives the shared layers for the
+        // first hundred steps (measured on the tiny street: 3-D CE 0.6 after 200 steps instead
+        // of 0.06, validation flow EPE 5.2 m/s at the start against 1.6 for zero flow).
+        layer(cin, config.classes + 2, 1, config.classes);
         Ok(OccNet { config, device: device.clone(), weights: Params::new(weights), biases: Params::new(biases) })
     }
 

@@ -406,6 +406,10 @@ pub struct BenchReport {
     pub splat_step_fraction: f64,
     /// Seeds on which the splat arm beats the 3-D arm on mIoU, RayIoU and flow EPE at once.
     pub splat_better_all_three: usize,
+    /// Flow EPE of predicting zero flow everywhere on the test scenes: the floor a network
+    /// that learned no motion sits at (EPE near it means no flow was learned).
+    #[serde(default)]
+    pub zero_flow_epe: f64,
 }
 
 /// Both arms for each network seed (same scenes, steps and sampling), side by side.
@@ -429,6 +433,10 @@ pub fn bench(
             results[arm].push(run_arm(&cfg, device, backend, &test, &mut |s| on_step(seed, splat, s))?);
         }
     }
+    let mut zero_flow_epe = 0.0;
+    for s in &test {
+        zero_flow_epe += flow_epe(&s.street.grid, &s.street.classes, &vec![0.0; s.flow.len()], &s.labels, &s.flow)? / test.len() as f64;
+    }
     let base_s: f64 = results[1].iter().map(|r| r.base_seconds_per_step).sum();
     let splat_s: f64 = results[1].iter().map(|r| r.splat_seconds_per_step).sum();
     let better = results[0]
@@ -443,6 +451,7 @@ pub fn bench(
         arms: vec![ArmSummary::new("3d", &results[0]), ArmSummary::new("3d+splat", &results[1])],
         splat_step_fraction: if base_s > 0.0 { splat_s / base_s } else { 0.0 },
         splat_better_all_three: better,
+        zero_flow_epe,
     })
 }
 
@@ -463,6 +472,16 @@ impl BenchReport {
         for a in &self.arms {
             s += &format!("{:<10} {:>17} {:>17} {:>17} {:>17} {:>10.1}\n", a.arm, f(&a.miou), f(&a.rayiou), f(&a.mave), f(&a.flow_epe), a.seconds.mean);
         }
+        s += "per seed (3d → 3d+splat):\n";
+        if let [a, b] = &self.arms[..] {
+            for (x, y) in a.runs.iter().zip(&b.runs) {
+                s += &format!(
+                    "  seed {}: mIoU {:.4} → {:.4}, RayIoU {:.4} → {:.4}, mAVE {:.4} → {:.4}, flow EPE {:.4} → {:.4}\n",
+                    x.seed, x.test.miou, y.test.miou, x.test.rayiou, y.test.rayiou, x.test.mave, y.test.mave, x.test.flow_epe, y.test.flow_epe
+                );
+            }
+        }
+        s += &format!("flow EPE of predicting zero flow on the test scenes: {:.4} m/s\n", self.zero_flow_epe);
         s += &format!(
             "(mean ± std over seeds) the splat loss adds {:.0} % to a training step's time; splat arm better on all three of mIoU, RayIoU, flow EPE in {}/{} seeds\n",
             100.0 * self.splat_step_fraction,
