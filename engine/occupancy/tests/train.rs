@@ -24,6 +24,10 @@ fn network_forward_backward_shapes_and_fit() {
     let mse = |v: &[f32]| v.iter().zip(&target).map(|(a, b)| (a - b) * (a - b)).sum::<f32>() / v.len() as f32;
     let pass = net.forward(&input, dims).unwrap();
     assert_eq!(pass.values.len(), 7 * n);
+    // The flow head starts at zero flow (its rows are zero-initialized); the logits do not.
+    let (logits0, flow0) = split_output(&pass.values, 5, n);
+    assert!(flow0.iter().all(|&v| v == 0.0), "initial flow is not zero");
+    assert!(logits0.iter().any(|&v| v != 0.0));
     let first = mse(&pass.values);
     assert!(net.step(pass, &[0.0; 3], 1e-2).is_err(), "a gradient of the wrong size must be refused");
     let mut last = first;
@@ -86,8 +90,10 @@ fn training_arms_lower_the_loss_and_bench_runs_end_to_end() {
         assert!(r.flow_epe.is_finite() && r.mave.is_finite() && r.flow_epe >= 0.0);
     }
     assert!(report.splat_step_fraction > 0.0 && report.splat_step_fraction.is_finite());
+    assert!(report.zero_flow_epe > 0.0 && report.zero_flow_epe.is_finite(), "zero-flow EPE {}", report.zero_flow_epe);
     let table = report.table();
     assert!(table.contains("3d+splat") && table.contains("mIoU"), "{table}");
+    assert!(table.contains("seed 0:") && table.contains("predicting zero flow"), "{table}");
     assert!(bench(&base, &[], "x", &device, &backend, &mut |_, _, _| ()).is_err());
 }
 
