@@ -1,5 +1,6 @@
 //! `kiln basis`, `kiln match`, `kiln eval-match` and `kiln bench spectral`.
 
+use crate::basis_bench::BasisKind;
 use anyhow::Context;
 use clap::Args;
 use kiln_run::Progress;
@@ -169,10 +170,13 @@ pub fn run_match(args: MatchArgs) -> anyhow::Result<()> {
     let n_zo = zoomout_steps(&cfg);
     let progress = Progress::new("match", 3 + n_zo as u64, 0);
     let t0 = Instant::now();
-    progress.set(0, "eigenbasis A".into());
-    let a = source.load(&args.a, cfg.k_basis)?;
-    progress.set(1, "eigenbasis B".into());
-    let b = source.load(&args.b, cfg.k_basis)?;
+    progress.set(0, "eigenbases".into());
+    let (a, b) = match args.basis {
+        // Each eigensolve runs on one core: the two shapes' solves share the machine.
+        BasisKind::Cotangent => Shape::load_pair(&args.a, &args.b, cfg.k_basis)?,
+        // Learned bases infer on the GPU one after the other; point clouds are built the same way.
+        _ => (source.load(&args.a, cfg.k_basis)?, source.load(&args.b, cfg.k_basis)?),
+    };
     progress.set(2, "descriptors + fit".into());
     let mut done = 3u64;
     let res = match_shapes(&a, &b, &cfg, |k| {
@@ -296,8 +300,7 @@ fn bench_pair(pa: &Path, pb: &Path, va: &Path, vb: &Path, single_start: bool, gt
         cfg.extra_fit_sizes.clear();
     }
     let t0 = Instant::now();
-    let a = Shape::load(pa, cfg.k_basis)?;
-    let b = Shape::load(pb, cfg.k_basis)?;
+    let (a, b) = Shape::load_pair(pa, pb, cfg.k_basis)?;
     let seconds_eigen = t0.elapsed().as_secs_f64();
     let r = match_shapes(&a, &b, &cfg, |_| {})?;
     let seconds_total = t0.elapsed().as_secs_f64();

@@ -6,7 +6,6 @@
 
 use crate::eigen::Basis;
 use faer::Mat;
-use rayon::prelude::*;
 
 /// The non-constant eigenpairs among the first `k`: (eigenvalue, column index).
 fn nonconstant(basis: &Basis, k: usize) -> Vec<(f64, usize)> {
@@ -16,36 +15,16 @@ fn nonconstant(basis: &Basis, k: usize) -> Vec<(f64, usize)> {
 }
 
 /// `out[x, t] = Σ_i coef[t][i] φ_i(x) φ_i(l)` (or `φ_i(x)²` without landmark), scaled by
-/// `1 / Σ_i coef[t][i]` when `scaled`.
+/// `1 / Σ_i coef[t][i]` when `scaled`: one GEMM, (n × pairs) · (pairs × filters).
 fn filtered(basis: &Basis, pairs: &[(f64, usize)], coefs: &[Vec<f64>], landmark: Option<usize>, scaled: bool) -> Mat<f64> {
     let phi = &basis.eigenvectors;
-    let n = phi.nrows();
-    let nt = coefs.len();
-    let mut out = Mat::<f64>::zeros(n, nt);
-    let cols: Vec<Vec<f64>> = (0..nt)
-        .into_par_iter()
-        .map(|t| {
-            let norm = if scaled { 1.0 / coefs[t].iter().sum::<f64>().max(f64::MIN_POSITIVE) } else { 1.0 };
-            let mut col = vec![0.0; n];
-            for (c, &(_, i)) in coefs[t].iter().zip(pairs) {
-                let w = c * norm * landmark.map_or(1.0, |l| phi[(l, i)]);
-                if w == 0.0 {
-                    continue;
-                }
-                for x in 0..n {
-                    let v = phi[(x, i)];
-                    col[x] += w * if landmark.is_some() { v } else { v * v };
-                }
-            }
-            col
-        })
-        .collect();
-    for (t, col) in cols.iter().enumerate() {
-        for x in 0..n {
-            out[(x, t)] = col[x];
-        }
-    }
-    out
+    let products = Mat::<f64>::from_fn(phi.nrows(), pairs.len(), |x, c| {
+        let (v, i) = (phi[(x, pairs[c].1)], pairs[c].1);
+        v * landmark.map_or(v, |l| phi[(l, i)])
+    });
+    let norms: Vec<f64> = coefs.iter().map(|c| if scaled { 1.0 / c.iter().sum::<f64>().max(f64::MIN_POSITIVE) } else { 1.0 }).collect();
+    let weights = Mat::<f64>::from_fn(pairs.len(), coefs.len(), |c, t| coefs[t][c] * norms[t]);
+    products * weights
 }
 
 /// Stacks per-landmark blocks side by side (pyFM's column order: landmark-major).

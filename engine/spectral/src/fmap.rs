@@ -139,19 +139,26 @@ fn oplist_tau(ops1: &[Mat<f64>], ops2: &[Mat<f64>], skew: bool, k1: usize, k2: u
     total * k1.min(k2) as f64 / (k1 * k2) as f64 / p_eff
 }
 
-/// Adds `α · (P ⊗ Q)` to H (P k₁×k₁, Q k₂×k₂).
-fn add_kron(h: &mut Mat<f64>, alpha: f64, p: &Mat<f64>, q: &Mat<f64>) {
-    let (k1, k2) = (p.nrows(), q.nrows());
-    for j in 0..k1 {
-        for jp in 0..k1 {
-            let pj = alpha * p[(j, jp)];
-            if pj == 0.0 {
-                continue;
-            }
+/// Adds `α · (P ⊗ I)` to H (P k₁×k₁, I k₂×k₂): `H[i + k₂j, i + k₂j'] += α P[j, j']`.
+fn add_kron_identity_right(h: &mut Mat<f64>, alpha: f64, p: &Mat<f64>, k2: usize) {
+    let k1 = p.nrows();
+    for jp in 0..k1 {
+        for j in 0..k1 {
+            let v = alpha * p[(j, jp)];
             for i in 0..k2 {
-                for ip in 0..k2 {
-                    h[(i + k2 * j, ip + k2 * jp)] += pj * q[(i, ip)];
-                }
+                h[(i + k2 * j, i + k2 * jp)] += v;
+            }
+        }
+    }
+}
+
+/// Adds `α · (I ⊗ Q)` to H (I k₁×k₁, Q k₂×k₂): `H[i + k₂j, i' + k₂j] += α Q[i, i']`.
+fn add_kron_identity_left(h: &mut Mat<f64>, alpha: f64, k1: usize, q: &Mat<f64>) {
+    let k2 = q.nrows();
+    for j in 0..k1 {
+        for ip in 0..k2 {
+            for i in 0..k2 {
+                h[(i + k2 * j, ip + k2 * j)] += alpha * q[(i, ip)];
             }
         }
     }
@@ -169,46 +176,89 @@ fn add_commutator(h: &mut Mat<f64>, alpha: f64, ops1: &[Mat<f64>], ops2: &[Mat<f
         s1 += a * a.transpose();
         s2 += b.transpose() * b;
     }
-    add_kron(h, alpha, &s1, &Mat::identity(k2, k2));
-    add_kron(h, alpha, &Mat::identity(k1, k1), &s2);
-    // X[(j,j'),(i,i')] = Σ_d D1_d[j,j'] D2_d[i,i'] as one GEMM over the descriptor index.
+    add_kron_identity_right(h, alpha, &s1, k2);
+    add_kron_identity_left(h, alpha, k1, &s2);
+    // Σ_d D1_d[j,j'] D2_d[i,i'] for every (j,j',i,i') as one GEMM over the descriptor index:
+    // xt[(i + k₂i', j + k₁j')] (the transposed layout keeps the loop below reading columns).
     let p = ops1.len();
     let u = Mat::<f64>::from_fn(p, k1 * k1, |d, c| ops1[d][(c % k1, c / k1)]);
     let v = Mat::<f64>::from_fn(p, k2 * k2, |d, c| ops2[d][(c % k2, c / k2)]);
-    let x = u.transpose() * &v; // (k1², k2²): row j + k1 j', column i + k2 i'
+    let xt = v.transpose() * &u;
+    // H[(i + k₂j), (i' + k₂j')] −= α (X[j + k₁j', i + k₂i'] + X[j' + k₁j, i' + k₂i]).
     let n = k1 * k2;
-    let mut kx = Mat::<f64>::zeros(n, n);
     for jp in 0..k1 {
-        for j in 0..k1 {
-            for ip in 0..k2 {
+        for ip in 0..k2 {
+            let c = ip + k2 * jp;
+            for j in 0..k1 {
+                let first = xt.col(j + k1 * jp);
+                let second = xt.col(jp + k1 * j);
                 for i in 0..k2 {
-                    kx[(i + k2 * j, ip + k2 * jp)] = x[(j + k1 * jp, i + k2 * ip)];
+                    h[(i + k2 * j, c)] -= alpha * (first[i + k2 * ip] + second[ip + k2 * i]);
                 }
             }
         }
     }
-    for c in 0..n {
-        for r in 0..n {
-            h[(r, c)] -= alpha * (kx[(r, c)] + kx[(c, r)]);
-        }
+    debug_assert_eq!(h.nrows(), n);
+}
+
+/// A shape's operators in the fit — the descriptors' multiplicative operators and orientation
+/// operators — computed once at the largest map size a pipeline fits: a smaller size's
+/// operators are their leading blocks (they only use the first k basis vectors), so the
+/// multi-start's fits at several sizes share one computation, the bulk of a fit's time.
+pub struct FitOperators {
+    pub k: usize,
+    descr: Vec<Mat<f64>>,
+    orient: Vec<Mat<f64>>,
+}
+
+impl FitOperators {
+    /// `reversing`: orientation-reversing operators (shape 2 of a mirrored pair).
+    pub fn new(s: &FitShape, k: usize, w: &FitWeights, reversing: bool) -> Self {
+        let sign = if reversing { -1.0 } else { 1.0 };
+        let (descr, orient) = rayon::join(
+            || if w.dcomm > 0.0 { descr_ops(s, k) } else { vec![] },
+            || if w.orient > 0.0 { orient_ops(s, k, sign) } else { vec![] },
+        );
+        Self { k, descr, orient }
+    }
+
+    fn leading(ops: &[Mat<f64>], k: usize) -> Vec<Mat<f64>> {
+        ops.iter().map(|m| m.as_ref().submatrix(0, 0, k, k).to_owned()).collect()
     }
 }
 
 /// Fits a k₂×k₁ functional map from shape 1 to shape 2 (exact minimizer of the quadratic energy).
 pub fn fit(s1: &FitShape, s2: &FitShape, k1: usize, k2: usize, w: &FitWeights) -> Result<Mat<f64>> {
+    check_fit(s1, s2, k1, k2)?;
+    let (o1, o2) = rayon::join(|| FitOperators::new(s1, k1, w, false), || FitOperators::new(s2, k2, w, w.orient_reversing));
+    fit_with(s1, s2, &o1, &o2, k1, k2, w)
+}
+
+fn check_fit(s1: &FitShape, s2: &FitShape, k1: usize, k2: usize) -> Result<()> {
     if s1.descriptors.ncols() != s2.descriptors.ncols() || s1.descriptors.ncols() == 0 {
         return Err(SpectralError::invalid("fit", "both shapes need the same (non-zero) number of descriptors"));
     }
     if k1 > s1.basis.k() || k2 > s2.basis.k() || k1 < 2 || k2 < 2 {
         return Err(SpectralError::invalid("fit", format!("map size {k2}×{k1} exceeds the bases ({}, {})", s2.basis.k(), s1.basis.k())));
     }
+    Ok(())
+}
+
+/// [`fit`] with operators computed beforehand (at sizes ≥ k₁, k₂; see [`FitOperators`]).
+pub fn fit_with(s1: &FitShape, s2: &FitShape, o1: &FitOperators, o2: &FitOperators, k1: usize, k2: usize, w: &FitWeights) -> Result<Mat<f64>> {
+    check_fit(s1, s2, k1, k2)?;
+    if k1 > o1.k || k2 > o2.k {
+        return Err(SpectralError::invalid("fit", format!("map size {k2}×{k1} exceeds the precomputed operators ({}, {})", o2.k, o1.k)));
+    }
     let total = w.descr + w.lap + w.dcomm + w.orient;
     let (wd, wl, wc, wo) = (w.descr / total, w.lap / total, w.dcomm / total, w.orient / total);
     let a = project(s1.basis, s1.mass, k1, s1.descriptors.as_ref());
     let b = project(s2.basis, s2.mass, k2, s2.descriptors.as_ref());
-    let (d1, d2) = if wc > 0.0 { rayon::join(|| descr_ops(s1, k1), || descr_ops(s2, k2)) } else { (vec![], vec![]) };
-    let sign2 = if w.orient_reversing { -1.0 } else { 1.0 };
-    let (g1, g2) = if wo > 0.0 { rayon::join(|| orient_ops(s1, k1, 1.0), || orient_ops(s2, k2, sign2)) } else { (vec![], vec![]) };
+    if (wc > 0.0 && (o1.descr.is_empty() || o2.descr.is_empty())) || (wo > 0.0 && (o1.orient.is_empty() || o2.orient.is_empty())) {
+        return Err(SpectralError::invalid("fit", "the precomputed operators were made for weights without this term"));
+    }
+    let (d1, d2) = if wc > 0.0 { (FitOperators::leading(&o1.descr, k1), FitOperators::leading(&o2.descr, k2)) } else { (vec![], vec![]) };
+    let (g1, g2) = if wo > 0.0 { (FitOperators::leading(&o1.orient, k1), FitOperators::leading(&o2.orient, k2)) } else { (vec![], vec![]) };
     let mask = resolvent_mask(&s1.basis.eigenvalues[..k1], &s2.basis.eigenvalues[..k2], w.resolvent_gamma);
 
     // pyFM 1.3.1 canonical_taus.
@@ -223,7 +273,7 @@ pub fn fit(s1: &FitShape, s2: &FitShape, k1: usize, k2: usize, w: &FitWeights) -
 
     let n = k1 * k2;
     let mut h = Mat::<f64>::zeros(n, n);
-    add_kron(&mut h, wd / tau_descr, &(&a * a.transpose()), &Mat::identity(k2, k2));
+    add_kron_identity_right(&mut h, wd / tau_descr, &(&a * a.transpose()), k2);
     for j in 0..k1 {
         for i in 0..k2 {
             h[(i + k2 * j, i + k2 * j)] += wl / tau_lap * mask[(i, j)] + 1e-12;
@@ -239,12 +289,15 @@ pub fn fit(s1: &FitShape, s2: &FitShape, k1: usize, k2: usize, w: &FitWeights) -
 }
 
 /// Nearest row of `emb1` for every row of `emb2` (exact, by blocked GEMM in f32:
-/// ‖a − b‖² = ‖a‖² − 2a·b + ‖b‖²). A k-d tree does not help in 30–200 dimensions.
+/// ‖a − b‖² = ‖a‖² − 2a·b + ‖b‖²). Neither a k-d tree nor a ball tree helps here: a ball tree
+/// over FAUST's 110-dimensional embedding visited most leaves and ran 10× slower than this
+/// scan (measured), because nearest-neighbour distances are not small next to the spread.
 pub fn nearest_rows(emb1: MatRef<'_, f64>, emb2: MatRef<'_, f64>) -> Vec<u32> {
     assert_eq!(emb1.ncols(), emb2.ncols());
     let e1 = Mat::<f32>::from_fn(emb1.nrows(), emb1.ncols(), |i, j| emb1[(i, j)] as f32);
     let n1sq: Vec<f32> = (0..e1.nrows()).map(|i| (0..e1.ncols()).map(|j| e1[(i, j)] * e1[(i, j)]).sum()).collect();
-    const BLOCK: usize = 256;
+    // Small blocks of queries keep the distance block (n₁ × 64 f32) in L2.
+    const BLOCK: usize = 64;
     let n2 = emb2.nrows();
     let blocks: Vec<usize> = (0..n2).step_by(BLOCK).collect();
     blocks
@@ -253,21 +306,41 @@ pub fn nearest_rows(emb1: MatRef<'_, f64>, emb2: MatRef<'_, f64>) -> Vec<u32> {
             let rows = BLOCK.min(n2 - start);
             let e2 = Mat::<f32>::from_fn(rows, emb2.ncols(), |i, j| emb2[(start + i, j)] as f32);
             let mut g = Mat::<f32>::zeros(e1.nrows(), rows);
-            faer::linalg::matmul::matmul(g.as_mut(), faer::Accum::Replace, e1.as_ref(), e2.transpose(), 1.0f32, Par::Seq);
-            let mut res = Vec::with_capacity(rows);
-            for c in 0..rows {
-                let mut best = (f32::INFINITY, 0u32);
-                for (i, &sq) in n1sq.iter().enumerate() {
-                    let d = sq - 2.0 * g[(i, c)];
-                    if d < best.0 {
-                        best = (d, i as u32);
-                    }
-                }
-                res.push(best.1);
-            }
-            res
+            // g = −2·e1·e2ᵀ, so that a distance (up to the query's constant ‖b‖²) is n1sq + g.
+            faer::linalg::matmul::matmul(g.as_mut(), faer::Accum::Replace, e1.as_ref(), e2.transpose(), -2.0f32, Par::Seq);
+            (0..rows).map(|c| argmin_sum(&n1sq, g.col(c).try_as_col_major().expect("fresh matrix").as_slice())).collect::<Vec<u32>>()
         })
         .collect()
+}
+
+/// Index of the smallest `a[i] + b[i]` (the first one on ties). Sixteen independent lanes so the
+/// compiler vectorizes the compare-and-select; this scan, not the GEMM, dominated ZoomOut.
+fn argmin_sum(a: &[f32], b: &[f32]) -> u32 {
+    const LANES: usize = 16;
+    let n = a.len().min(b.len());
+    let (mut best, mut at) = ([f32::INFINITY; LANES], [0u32; LANES]);
+    let full = n / LANES * LANES;
+    for (chunk, (x, y)) in a[..full].chunks_exact(LANES).zip(b[..full].chunks_exact(LANES)).enumerate() {
+        let base = (chunk * LANES) as u32;
+        for l in 0..LANES {
+            let d = x[l] + y[l];
+            let better = d < best[l];
+            best[l] = if better { d } else { best[l] };
+            at[l] = if better { base + l as u32 } else { at[l] };
+        }
+    }
+    let (mut v, mut i) = (f32::INFINITY, 0u32);
+    for l in 0..LANES {
+        if best[l] < v || (best[l] == v && at[l] < i) {
+            (v, i) = (best[l], at[l]);
+        }
+    }
+    for j in full..n {
+        if a[j] + b[j] < v {
+            (v, i) = (a[j] + b[j], j as u32);
+        }
+    }
+    i
 }
 
 /// Point map 2 → 1 from C (k₂×k₁): nearest row of `Φ₁Cᵀ` for each row of `Φ₂` (pyFM `FM_to_p2p`).
@@ -314,4 +387,47 @@ pub fn transfer_spectral(c: MatRef<'_, f64>, b1: &Basis, mass1: &[f64], b2: &Bas
     let (k2, k1) = (c.nrows(), c.ncols());
     let coef = project(b1, mass1, k1, f);
     phi_k(b2, k2) * (c * &coef)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(P ⊗ Q)[(i + k₂j), (i' + k₂j')] = P[j, j'] Q[i, i']`, written out.
+    fn kron(p: &Mat<f64>, q: &Mat<f64>) -> Mat<f64> {
+        let (k1, k2) = (p.nrows(), q.nrows());
+        Mat::from_fn(k1 * k2, k1 * k2, |r, c| p[(r / k2, c / k2)] * q[(r % k2, c % k2)])
+    }
+
+    fn pseudo_random(rows: usize, cols: usize, seed: f64) -> Mat<f64> {
+        Mat::from_fn(rows, cols, |i, j| ((i * 7 + j * 13) as f64 * 0.731 + seed).sin())
+    }
+
+    #[test]
+    fn commutator_hessian_matches_its_kronecker_definition() {
+        let (k1, k2) = (3, 4);
+        let d1: Vec<Mat<f64>> = (0..3).map(|d| pseudo_random(k1, k1, d as f64)).collect();
+        let d2: Vec<Mat<f64>> = (0..3).map(|d| pseudo_random(k2, k2, 10.0 + d as f64)).collect();
+        let mut fast = Mat::<f64>::zeros(k1 * k2, k1 * k2);
+        add_commutator(&mut fast, 0.7, &d1, &d2);
+        let mut reference = Mat::<f64>::zeros(k1 * k2, k1 * k2);
+        for (a, b) in d1.iter().zip(&d2) {
+            reference += kron(&(a * a.transpose()), &Mat::identity(k2, k2));
+            reference += kron(&Mat::identity(k1, k1), &(b.transpose() * b));
+            reference -= kron(a, b);
+            reference -= kron(&a.transpose().to_owned(), &b.transpose().to_owned());
+        }
+        let reference = reference * 0.7;
+        let err = (&fast - &reference).norm_max();
+        assert!(err < 1e-12, "commutator Hessian differs from its definition by {err}");
+        // And the identity-Kronecker helpers on their own.
+        let p = pseudo_random(k1, k1, 3.0);
+        let mut h = Mat::<f64>::zeros(k1 * k2, k1 * k2);
+        add_kron_identity_right(&mut h, 2.0, &p, k2);
+        assert!((&h - kron(&p, &Mat::identity(k2, k2)) * 2.0).norm_max() < 1e-14);
+        let q = pseudo_random(k2, k2, 4.0);
+        let mut h = Mat::<f64>::zeros(k1 * k2, k1 * k2);
+        add_kron_identity_left(&mut h, 2.0, k1, &q);
+        assert!((&h - kron(&Mat::identity(k1, k1), &q) * 2.0).norm_max() < 1e-14);
+    }
 }

@@ -6,6 +6,7 @@
 //! [`pipeline`] runs it end to end. CPU only (faer + rayon): the sparse factorization is the core
 //! and stays on the CPU.
 
+pub mod ball_tree;
 pub mod basis_eval;
 #[cfg(feature = "learned")]
 pub mod basis_model;

@@ -4,7 +4,7 @@
 use crate::descriptors;
 use crate::eigen::{eigen_shift_invert, Basis, EigenOptions};
 use crate::error::{Result, SpectralError};
-use crate::fmap::{self, FitShape, FitWeights};
+use crate::fmap::{self, FitOperators, FitShape, FitWeights};
 use crate::laplacian::{cotangent, FaceGeometry, Operators};
 use faer::Mat;
 use kiln_scene::mesh::Mesh;
@@ -25,12 +25,28 @@ pub struct Shape {
 impl Shape {
     /// Loads a mesh, centres it and scales it to unit area, and computes `k` eigenpairs.
     pub fn load(path: impl AsRef<Path>, k: usize) -> Result<Self> {
-        let path = path.as_ref();
-        let mesh = Mesh::read(path)?;
-        Self::from_mesh(path.display().to_string(), mesh, k)
+        Self::load_with(path, k, EigenOptions::default())
     }
 
-    pub fn from_mesh(name: String, mut mesh: Mesh, k: usize) -> Result<Self> {
+    pub fn load_with(path: impl AsRef<Path>, k: usize, eigen: EigenOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let mesh = Mesh::read(path)?;
+        Self::from_mesh_with(path.display().to_string(), mesh, k, eigen)
+    }
+
+    /// Both shapes of a pair, prepared side by side: each eigensolve runs on one core, so the
+    /// two solves share the machine's cores instead of running one after the other.
+    pub fn load_pair(a: impl AsRef<Path> + Send, b: impl AsRef<Path> + Send, k: usize) -> Result<(Self, Self)> {
+        let eigen = EigenOptions { parallel: false, ..EigenOptions::default() };
+        let (a, b) = rayon::join(|| Self::load_with(a, k, eigen), || Self::load_with(b, k, eigen));
+        Ok((a?, b?))
+    }
+
+    pub fn from_mesh(name: String, mesh: Mesh, k: usize) -> Result<Self> {
+        Self::from_mesh_with(name, mesh, k, EigenOptions::default())
+    }
+
+    pub fn from_mesh_with(name: String, mut mesh: Mesh, k: usize, eigen: EigenOptions) -> Result<Self> {
         let area = mesh.area();
         if !(area > 0.0) {
             return Err(SpectralError::invalid(&name, "the mesh has zero area"));
@@ -42,7 +58,7 @@ impl Shape {
             *p = [(p[0] - c[0]) * s, (p[1] - c[1]) * s, (p[2] - c[2]) * s];
         }
         let ops = cotangent(&mesh, &name)?;
-        let basis = eigen_shift_invert(&ops, k, EigenOptions::default(), &name)?;
+        let basis = eigen_shift_invert(&ops, k, eigen, &name)?;
         let faces = FaceGeometry::new(&mesh);
         Ok(Self { name, mesh, ops, faces, basis, original_area: area })
     }
@@ -70,6 +86,14 @@ pub struct MatchConfig {
     /// single start.
     pub extra_fit_sizes: Vec<usize>,
     pub probe_size: usize,
+    /// Multi-start: choose the start at `probe_size` (orientation and commutativity of the
+    /// probe-size maps) and refine only the chosen one to the end, instead of refining every
+    /// start to the end and scoring orientation there.
+    pub select_at_probe: bool,
+    /// Multi-start: a start whose probe-size point map sends the vertices on average no farther
+    /// than this (in units of √area of shape 1) from an earlier start's is dropped: it
+    /// converged to the same map. Negative keeps every start.
+    pub same_map_separation: f64,
     /// Multi-start: starts whose refined map's [`orientation_score`] is more than this below the
     /// best one's are rejected before choosing by commutativity.
     pub orientation_margin: f64,
@@ -77,7 +101,7 @@ pub struct MatchConfig {
 
 impl Default for MatchConfig {
     fn default() -> Self {
-        Self { k_basis: 200, n_descr: 100, k_descr: 128, subsample_step: 2, k_fit: 30, weights: FitWeights::default(), zoomout: Some((110, 5)), extra_fit_sizes: vec![20, 25, 40], probe_size: 60, orientation_margin: 0.15 }
+        Self { k_basis: 200, n_descr: 100, k_descr: 128, subsample_step: 2, k_fit: 30, weights: FitWeights::default(), zoomout: Some((110, 5)), extra_fit_sizes: vec![20, 25, 40], probe_size: 60, select_at_probe: false, same_map_separation: 0.01, orientation_margin: 0.15 }
     }
 }
 
@@ -104,6 +128,9 @@ pub fn zoomout_steps(cfg: &MatchConfig) -> usize {
         return steps(cfg.k_fit, end);
     }
     let probe = cfg.probe_size.min(end);
+    if cfg.select_at_probe {
+        return std::iter::once(&cfg.k_fit).chain(&cfg.extra_fit_sizes).map(|&k| steps(k, probe)).sum::<usize>() + steps(probe, end);
+    }
     std::iter::once(&cfg.k_fit).chain(&cfg.extra_fit_sizes).map(|&k| if k < probe { steps(k, probe) + steps(probe, end) } else { steps(k, end) }).sum()
 }
 
@@ -167,7 +194,11 @@ pub fn match_shapes(s1: &Shape, s2: &Shape, cfg: &MatchConfig, mut on_zoomout: i
     let t = Instant::now();
     let f1 = FitShape { mesh: &s1.mesh, basis: &s1.basis, mass: &s1.ops.mass, faces: &s1.faces, descriptors: &d1 };
     let f2 = FitShape { mesh: &s2.mesh, basis: &s2.basis, mass: &s2.ops.mass, faces: &s2.faces, descriptors: &d2 };
-    let fmap_init = fmap::fit(&f1, &f2, cfg.k_fit, cfg.k_fit, &cfg.weights)?;
+    // Every start's fit takes its operators' leading blocks from one computation at the largest size.
+    let k_ops = cfg.extra_fit_sizes.iter().copied().chain([cfg.k_fit]).filter(|&k| k <= s1.basis.k().min(s2.basis.k())).max().unwrap_or(cfg.k_fit);
+    let w = &cfg.weights;
+    let (o1, o2) = rayon::join(|| FitOperators::new(&f1, k_ops, w, false), || FitOperators::new(&f2, k_ops, w, w.orient_reversing));
+    let fmap_init = fmap::fit_with(&f1, &f2, &o1, &o2, cfg.k_fit, cfg.k_fit, w)?;
     let p2p_init = fmap::fmap_to_p2p(fmap_init.as_ref(), &s1.basis, &s2.basis);
     let seconds_fit = t.elapsed().as_secs_f64();
     let t = Instant::now();
@@ -175,11 +206,22 @@ pub fn match_shapes(s1: &Shape, s2: &Shape, cfg: &MatchConfig, mut on_zoomout: i
         Some((end, step)) if !cfg.extra_fit_sizes.is_empty() => {
             let probe = cfg.probe_size.min(end);
             let mut starts = vec![];
+            let mut probe_maps: Vec<Vec<u32>> = vec![];
             for &k in std::iter::once(&cfg.k_fit).chain(&cfg.extra_fit_sizes) {
-                let c0 = if k == cfg.k_fit { fmap_init.clone() } else { fmap::fit(&f1, &f2, k, k, &cfg.weights)? };
-                let c = if k < probe { fmap::zoomout(&c0, &s1.basis, &s2.basis, &s2.ops.mass, probe, step, &mut on_zoomout)?.0 } else { c0 };
+                let c0 = if k == cfg.k_fit { fmap_init.clone() } else { fmap::fit_with(&f1, &f2, &o1, &o2, k, k, w)? };
+                let (c, p) = if k < probe { fmap::zoomout(&c0, &s1.basis, &s2.basis, &s2.ops.mass, probe, step, &mut on_zoomout)? } else { (c0.clone(), fmap::fmap_to_p2p(c0.as_ref(), &s1.basis, &s2.basis)) };
                 let commutativity = commutativity_score(&c, &s1.basis, &s2.basis);
-                let (c, p) = fmap::zoomout(&c, &s1.basis, &s2.basis, &s2.ops.mass, end, step, &mut on_zoomout)?;
+                // A start whose probe-size point map lands every vertex near where an earlier
+                // start's does has converged to the same map: refining it too would repeat work.
+                let separation = probe_maps.iter().map(|q: &Vec<u32>| mean_separation(q, &p, &s1.mesh.positions)).fold(f64::INFINITY, f64::min);
+                if std::env::var_os("KILN_DEDUPE_LOG").is_some() {
+                    eprintln!("start {k}: separation {separation:.4}");
+                }
+                if separation <= cfg.same_map_separation {
+                    continue;
+                }
+                probe_maps.push(p.clone());
+                let (c, p) = if cfg.select_at_probe { (c, p) } else { fmap::zoomout(&c, &s1.basis, &s2.basis, &s2.ops.mass, end, step, &mut on_zoomout)? };
                 let orientation = orientation_score(&p, s1, s2);
                 starts.push(Start { k, commutativity, orientation, fmap: c, p2p: p });
             }
@@ -188,13 +230,23 @@ pub fn match_shapes(s1: &Shape, s2: &Shape, cfg: &MatchConfig, mut on_zoomout: i
             let margin = if consistently_oriented(&s1.mesh) && consistently_oriented(&s2.mesh) { cfg.orientation_margin } else { f64::INFINITY };
             let best = choose_start(&starts, margin);
             let s = starts.swap_remove(best);
-            (s.fmap, s.p2p)
+            if cfg.select_at_probe {
+                fmap::zoomout(&s.fmap, &s1.basis, &s2.basis, &s2.ops.mass, end, step, &mut on_zoomout)?
+            } else {
+                (s.fmap, s.p2p)
+            }
         }
         Some((end, step)) => fmap::zoomout(&fmap_init, &s1.basis, &s2.basis, &s2.ops.mass, end, step, on_zoomout)?,
         None => (fmap_init.clone(), p2p_init.clone()),
     };
     let seconds_zoomout = t.elapsed().as_secs_f64();
     Ok(MatchResult { fmap_init, p2p_init, fmap, p2p, seconds_descr, seconds_fit, seconds_zoomout })
+}
+
+/// Mean Euclidean distance between the images of two point maps into the same shape.
+fn mean_separation(p: &[u32], q: &[u32], positions: &[[f64; 3]]) -> f64 {
+    let d: f64 = p.iter().zip(q).map(|(&a, &b)| crate::laplacian::dot(crate::laplacian::sub(positions[a as usize], positions[b as usize]), crate::laplacian::sub(positions[a as usize], positions[b as usize])).sqrt()).sum();
+    d / p.len().max(1) as f64
 }
 
 /// True when no directed edge is used twice: every edge borders at most two faces, which

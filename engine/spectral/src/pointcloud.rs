@@ -7,6 +7,7 @@
 //! tufted cover, intrinsic Delaunay flips) is divided by 3.
 //! Not robust to collinear or coplanar-degenerate clouds (they are refused).
 
+use crate::ball_tree::BallTree;
 use crate::error::{Result, SpectralError};
 use crate::laplacian::{dot, sub, Operators};
 use crate::intrinsic::tangent_basis;
@@ -29,9 +30,23 @@ impl Default for PointCloudOptions {
     }
 }
 
-/// The `k` nearest neighbours of every point (excluding itself), exact brute force in parallel:
-/// O(n²), meant for clouds up to some ten thousand points.
+/// The `k` nearest neighbours of every point (excluding itself), nearest first: a ball tree
+/// ([`crate::ball_tree`], O(n log n)), exact in f32 distances (neighbours whose distances tie in
+/// f32 may come in either order).
 pub fn knn(points: &[[f64; 3]], k: usize) -> Vec<Vec<usize>> {
+    let tree = BallTree::from_fn(points.len(), 3, |i, a| points[i][a]);
+    points
+        .par_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let q = [p[0] as f32, p[1] as f32, p[2] as f32];
+            tree.k_nearest(&q, k, Some(i as u32)).into_iter().map(|(j, _)| j as usize).collect()
+        })
+        .collect()
+}
+
+/// [`knn`] by brute force in f64 (O(n²)): the reference the tree is tested against.
+pub fn knn_brute_force(points: &[[f64; 3]], k: usize) -> Vec<Vec<usize>> {
     points
         .par_iter()
         .enumerate()
@@ -47,7 +62,7 @@ pub fn knn(points: &[[f64; 3]], k: usize) -> Vec<Vec<usize>> {
 }
 
 /// Delaunay triangulation of 2-D points (Bowyer–Watson, O(m²): local neighbourhoods only).
-fn delaunay_2d(pts: &[[f64; 2]]) -> Vec<[usize; 3]> {
+pub(crate) fn delaunay_2d(pts: &[[f64; 2]]) -> Vec<[usize; 3]> {
     let m = pts.len();
     let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
     for p in pts {
@@ -95,7 +110,7 @@ fn delaunay_2d(pts: &[[f64; 2]]) -> Vec<[usize; 3]> {
 }
 
 /// Least principal direction of the neighbourhood (normal) and two tangent axes.
-fn tangent_frame(points: &[[f64; 3]], center: usize, nbrs: &[usize]) -> Option<([f64; 3], [f64; 3])> {
+pub(crate) fn tangent_frame(points: &[[f64; 3]], center: usize, nbrs: &[usize]) -> Option<([f64; 3], [f64; 3])> {
     let n = (nbrs.len() + 1) as f64;
     let mut mean = points[center];
     for &j in nbrs {
