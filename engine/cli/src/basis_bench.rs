@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use kiln_run::Progress;
 use kiln_scene::mesh::PointCloud;
-use kiln_spectral::basis_model::{BasisModel, LearnedBasis};
+use kiln_spectral::basis_model::BasisModel;
 use kiln_spectral::cloud_match::{cloud_match_config, learned_shape, pointcloud_shape};
 use kiln_spectral::learned_eval::{self, proxy_probes, LearnedEvalOptions};
 use kiln_spectral::pipeline::{MatchConfig, Shape};
@@ -46,8 +46,10 @@ impl ShapeSource {
         Ok(Self { kind, learned })
     }
 
-    /// The pipeline's configuration for this basis: no orientation term without faces; the
-    /// learned basis's sizes ([`cloud_match_config`]) keep `cfg`'s ZoomOut/multi-start switches.
+    /// The pipeline's configuration for this basis: for point clouds no orientation term in the
+    /// fit, but the multi-start's orientation filter (point-cloud shapes carry triangles oriented
+    /// from the points alone, kiln_spectral::cloud_orient); the learned basis's sizes
+    /// ([`cloud_match_config`]) keep `cfg`'s ZoomOut/multi-start switches.
     pub fn adapt(&self, cfg: MatchConfig) -> MatchConfig {
         match (&self.kind, &self.learned) {
             (BasisKind::Cotangent, _) => cfg,
@@ -94,6 +96,14 @@ pub struct LearnedBasisBenchArgs {
     /// Skip the basis comparison on the held-aside meshes.
     #[arg(long)]
     pub no_comparison: bool,
+    /// Also match the point-cloud methods without orientation (no orientation term, the
+    /// multi-start by commutativity alone): the before/after of cloud orientation.
+    #[arg(long)]
+    pub unoriented: bool,
+    /// Point-cloud methods with the fit's orientation term too (default: the orientation
+    /// filter of the multi-start only).
+    #[arg(long)]
+    pub orientation_term: bool,
     /// Print one JSON object instead of markdown tables.
     #[arg(long)]
     pub json: bool,
@@ -106,38 +116,12 @@ pub fn bench(args: LearnedBasisBenchArgs) -> anyhow::Result<()> {
     };
     let (model_name, model) = crate::learned_basis::load_model(args.model.as_deref())?;
     let ctx = crate::gpu()?;
-    let opts = LearnedEvalOptions { shapes, pairs: args.pairs, comparison: !args.no_comparison };
-    let tmp = std::env::temp_dir().join(format!("kiln-bench-learned-basis-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
-    let exe = std::env::current_exe().context("cannot locate the kiln binary")?;
-    // One `kiln basis --learned` child per cloud: Burn on lavapipe keeps every inference's
-    // buffers (learned_eval::infer_in_process), which a dozen clouds would exhaust.
-    let child = |points: &[[f64; 3]]| -> kiln_spectral::Result<LearnedBasis> {
-        let fail = |m: String| kiln_spectral::SpectralError::Invalid { what: "learned basis (kiln basis --learned)".into(), msg: m };
-        let (cloud, out) = (tmp.join("cloud.ply"), tmp.join("basis"));
-        PointCloud { positions: points.to_vec(), colors: None }.write(&cloud)?;
-        let mut cmd = std::process::Command::new(&exe);
-        cmd.arg("basis").arg(&cloud).arg("--learned");
-        if let Some(m) = &args.model {
-            cmd.arg(m);
-        }
-        let output = cmd.arg("--out").arg(&out).output().map_err(|e| fail(e.to_string()))?;
-        if !output.status.success() {
-            return Err(fail(String::from_utf8_lossy(&output.stderr).trim().to_string()));
-        }
-        let numbers = |file: &str| -> kiln_spectral::Result<Vec<Vec<f64>>> {
-            let text = std::fs::read_to_string(out.join(file)).map_err(|e| fail(format!("{file}: {e}")))?;
-            text.lines().map(|l| l.split_whitespace().map(|x| x.parse::<f64>().map_err(|e| fail(format!("{file}: {e}")))).collect()).collect()
-        };
-        let (rows, mass) = (numbers("eigenvectors.txt")?, numbers("mass.txt")?);
-        let k = rows.first().map_or(0, Vec::len);
-        if rows.len() != points.len() || mass.len() != points.len() || rows.iter().any(|r| r.len() != k) {
-            return Err(fail(format!("{} rows and {} masses for {} points", rows.len(), mass.len(), points.len())));
-        }
-        Ok(learned_eval::learned_basis_from_rows(&rows, mass.iter().map(|m| m[0]).collect()))
-    };
+    let opts = LearnedEvalOptions { shapes, pairs: args.pairs, comparison: !args.no_comparison, unoriented: args.unoriented, orientation_term: args.orientation_term };
+    // In this process: inference runs on Burn's inner (non-autodiff) backend, whose memory
+    // stays flat from cloud to cloud (learned_eval::infer_in_process).
+    let net = model.network(&kiln_nn::burn_device(&ctx)?)?;
     let mut bar: Option<(String, Progress)> = None;
-    let report = learned_eval::run(&opts, &model, &model_name, &ctx.describe(), child, |stage, done, total, what| {
+    let report = learned_eval::run(&opts, &model, &model_name, &ctx.describe(), learned_eval::infer_in_process(&net, model.config.density), |stage, done, total, what| {
         if bar.as_ref().is_none_or(|(s, _)| s != stage) {
             if let Some((_, b)) = bar.take() {
                 b.finish();
@@ -146,7 +130,6 @@ pub fn bench(args: LearnedBasisBenchArgs) -> anyhow::Result<()> {
         }
         bar.as_ref().unwrap().1.set(done as u64, what.to_string());
     });
-    std::fs::remove_dir_all(&tmp).ok();
     let report = report?;
     if let Some((_, b)) = bar.take() {
         b.finish();

@@ -146,7 +146,22 @@ impl BasisNet {
     /// Points `[n, 3]` (normalized to the unit sphere) → the raw basis `[n, K]`, tracked for
     /// autodiff.
     pub fn forward(&self, points: Tensor<2>) -> Tensor<2> {
-        let (m, v) = (&self.matrices.tensors, &self.vectors.tensors);
+        self.forward_with(&self.matrices.tensors, &self.vectors.tensors, points)
+    }
+
+    /// Inference from host points (unit-sphere normalized): the forward pass on the device
+    /// without autodiff — parameters and input on the inner backend, so no graph is recorded
+    /// and every intermediate buffer is released when the pass ends. ([`Self::forward`] on the
+    /// autodiff device keeps the whole recorded graph, ≈ 2.4 GB for a 5,000-point cloud on
+    /// lavapipe, measured: examples/infer_memory.rs in kiln-spectral.)
+    pub fn infer_host_points(&self, points: &[[f32; 3]]) -> Tensor<2> {
+        let m: Vec<Tensor<2>> = self.matrices.tensors.iter().map(|t| t.clone().inner()).collect();
+        let v: Vec<Tensor<1>> = self.vectors.tensors.iter().map(|t| t.clone().inner()).collect();
+        let flat: Vec<f32> = points.iter().flatten().copied().collect();
+        self.forward_with(&m, &v, upload(flat, [points.len(), 3], &self.device.clone().inner()))
+    }
+
+    fn forward_with(&self, m: &[Tensor<2>], v: &[Tensor<1>], points: Tensor<2>) -> Tensor<2> {
         let n = points.dims()[0];
         let mut x = gelu(layer_norm(linear(points, &m[0], &v[0]), &v[1], &v[2]));
         x = layer_norm(linear(x, &m[1], &v[3]), &v[4], &v[5]);

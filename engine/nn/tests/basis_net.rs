@@ -72,3 +72,23 @@ fn training_steps_lower_the_nested_loss() {
     assert_eq!(loss_of(&other), after);
     assert!(other.set_parameters_host(&params[1..]).is_err());
 }
+
+/// Inference runs off the autodiff graph (so nothing of the pass is kept alive; the leak of
+/// issue 9) and gives the training forward's values.
+#[test]
+fn inference_is_the_forward_pass_without_autodiff() {
+    let ctx = GpuContext::shared().unwrap();
+    let device = burn_device(&ctx).unwrap();
+    let config = BasisNetConfig { hidden: 16, width: 24, layers: 2, heads: 3, ffn: 32, basis: 5, seed: 4 };
+    let net = BasisNet::new(config, &device).unwrap();
+    let pts = cloud(50, 2);
+    let tracked = net.forward_host_points(&pts);
+    let inferred = net.infer_host_points(&pts);
+    assert!(tracked.is_autodiff(), "the training forward is on the autodiff device");
+    assert!(!inferred.is_autodiff(), "inference must run on the inner backend");
+    let (a, b) = (host(&tracked), host(&inferred));
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert!((x - y).abs() <= 1e-5 * (1.0 + x.abs()), "value {i}: {x} vs {y}");
+    }
+}

@@ -14,14 +14,20 @@
 //!   monotone in k like eigenvalues, and operator-free. WKS (log-spaced energies) and the
 //!   resolvent mask (scale-normalized) only need a monotone spectrum of the right order; the
 //!   proxy's spacing is not a Laplacian's, which is one reason the learned basis matches worse.
-//! - **No faces**: the fit's orientation term and the orientation score need triangles, so the
-//!   point-cloud configuration ([`cloud_match_config`]) sets the orientation weight to 0, and
-//!   the multi-start chooses by Laplacian commutativity alone.
+//! - **Orientation, without the mesh's faces**: the fit's orientation term and the multi-start's
+//!   orientation score need oriented triangles. A cloud shape carries its own
+//!   ([`crate::cloud_orient`]: normals by local PCA oriented over a kNN spanning tree, the local
+//!   Delaunay triangles wound by them, an edge-manifold, consistently oriented subset), so
+//!   [`cloud_match_config`] keeps the mesh pipeline's orientation filter of the multi-start: it
+//!   rejects left/right mirror maps that commutativity alone cannot tell from the right one.
+//!   [`with_orientation_term`] adds the fit's orientation term too; [`unoriented`] is the
+//!   configuration without either (how clouds were matched before).
 //! - **No operator** for a learned basis: its `ops.stiffness` is the zero matrix (matching only
 //!   uses the basis, the eigenvalues and the mass).
 
 use crate::eigen::{eigen_shift_invert, Basis, EigenOptions};
 use crate::error::{Result, SpectralError};
+use crate::cloud_orient::{orient_cloud, DEFAULT_NEIGHBOURS};
 use crate::laplacian::{FaceGeometry, Operators};
 use crate::learned::{nested_loss, normalize_to_unit_sphere, probes, ProbeConfig, Projection, Smoothing};
 use crate::pipeline::{MatchConfig, Shape};
@@ -30,9 +36,10 @@ use faer::sparse::SparseColMat;
 use faer::{Mat, MatRef};
 use kiln_scene::mesh::Mesh;
 
-/// A "mesh" of points without faces (what [`Shape`] holds for a cloud).
-fn cloud_mesh(points: Vec<[f64; 3]>) -> Mesh {
-    Mesh { positions: points, faces: Vec::new(), colors: None, dropped_faces: 0 }
+/// What [`Shape`] holds for a cloud: its points and the oriented triangles built from them
+/// alone ([`orient_cloud`]; no face of any mesh is used).
+fn cloud_mesh(points: Vec<[f64; 3]>, faces: Vec<[u32; 3]>) -> Mesh {
+    Mesh { positions: points, faces, colors: None, dropped_faces: 0 }
 }
 
 fn centred(points: &[[f64; 3]]) -> Vec<[f64; 3]> {
@@ -55,14 +62,16 @@ pub fn pointcloud_shape(name: String, points: &[[f64; 3]], k: usize, opts: Point
     pts.iter_mut().for_each(|p| *p = p.map(|x| x * s));
     ops.mass.iter_mut().for_each(|m| *m *= s * s);
     let basis = eigen_shift_invert(&ops, k, EigenOptions::default(), &name)?;
-    let mesh = cloud_mesh(pts);
+    let faces = orient_cloud(&pts, opts.neighbours, &name)?.faces;
+    let mesh = cloud_mesh(pts, faces);
     let faces = FaceGeometry::new(&mesh);
     Ok(Shape { name, mesh, ops, faces, basis, original_area: area })
 }
 
 /// A shape from a cloud and a given basis (M-orthonormal in `mass`, ascending `eigenvalues`);
 /// no operator is built (the stiffness is the zero matrix). The points are centred and scaled
-/// into the unit sphere (nothing in matching reads them without faces).
+/// into the unit sphere and get their oriented triangles ([`orient_cloud`]); a cloud that
+/// cannot be oriented (a collinear neighbourhood) is refused.
 pub fn shape_from_basis(name: String, points: &[[f64; 3]], basis: Basis, mass: Vec<f64>) -> Result<Shape> {
     let n = points.len();
     if basis.eigenvectors.nrows() != n || mass.len() != n || basis.eigenvectors.ncols() != basis.k() {
@@ -72,7 +81,9 @@ pub fn shape_from_basis(name: String, points: &[[f64; 3]], basis: Basis, mass: V
         return Err(SpectralError::invalid(&name, "the eigenvalues must ascend and the masses be positive"));
     }
     let stiffness = SparseColMat::<usize, f64>::try_new_from_triplets(n, n, &[]).map_err(|e| SpectralError::invalid(&name, format!("{e:?}")))?;
-    let mesh = cloud_mesh(normalize_to_unit_sphere(points));
+    let pts = normalize_to_unit_sphere(points);
+    let faces = orient_cloud(&pts, DEFAULT_NEIGHBOURS, &name)?.faces;
+    let mesh = cloud_mesh(pts, faces);
     let faces = FaceGeometry::new(&mesh);
     let original_area = mass.iter().sum();
     Ok(Shape { name, mesh, ops: Operators { stiffness, mass }, faces, basis, original_area })
@@ -93,9 +104,11 @@ pub fn eigenvalue_proxy(points: &[[f64; 3]], basis: MatRef<'_, f64>, cfg: &Probe
 }
 
 /// The matching configuration for point clouds with a basis of `k` functions: the mesh
-/// pipeline's, without the orientation term (no faces), with the fitted sizes and ZoomOut
-/// scaled down when the basis is small (a learned basis has K = 32: fits at 10, 15 and 20,
-/// chosen by commutativity at 26, ZoomOut by 2 to K).
+/// pipeline's multi-start with its orientation filter (cloud shapes carry oriented triangles),
+/// but without the fit's orientation term (on the clouds' triangles it fixes some mirror maps
+/// and spoils as many good ones; [`with_orientation_term`] adds it; docs/LEARNED_BASIS.md), with
+/// the fitted sizes and ZoomOut scaled down when the basis is small (a learned basis has
+/// K = 32: fits at 10, 15 and 20, chosen at 26, ZoomOut by 2 to K).
 pub fn cloud_match_config(k: usize) -> MatchConfig {
     let mut cfg = MatchConfig::default();
     cfg.weights.orient = 0.0;
@@ -107,6 +120,21 @@ pub fn cloud_match_config(k: usize) -> MatchConfig {
         cfg.probe_size = (k * 13 / 16).max(cfg.k_fit);
         cfg.zoomout = Some((k, 2));
     }
+    cfg
+}
+
+/// `cfg` with the mesh pipeline's orientation term in the fit (weight 1, on the shapes' faces).
+pub fn with_orientation_term(mut cfg: MatchConfig) -> MatchConfig {
+    cfg.weights.orient = MatchConfig::default().weights.orient;
+    cfg
+}
+
+/// `cfg` without orientation: no orientation term in the fit, and the multi-start chooses by
+/// Laplacian commutativity alone (how point clouds were matched before they had oriented
+/// triangles; kept for the before/after tables).
+pub fn unoriented(mut cfg: MatchConfig) -> MatchConfig {
+    cfg.weights.orient = 0.0;
+    cfg.orientation_margin = f64::INFINITY;
     cfg
 }
 

@@ -6,7 +6,7 @@
 
 use crate::basis_eval::{compare, BasisComparison};
 use crate::basis_model::BasisModel;
-use crate::cloud_match::{cloud_match_config, eigenvalue_proxy, pointcloud_shape, shape_from_basis, truncate};
+use crate::cloud_match::{cloud_match_config, eigenvalue_proxy, pointcloud_shape, shape_from_basis, truncate, unoriented, with_orientation_term};
 use crate::error::Result;
 use crate::eval::{check_vts_pair, read_vts, GroundTruthDistances};
 use crate::geodesic::HeatGeodesics;
@@ -26,10 +26,10 @@ pub fn proxy_probes(model: &BasisModel) -> ProbeConfig {
     ProbeConfig { count: 128, ..model.config.probes.clone() }
 }
 
-/// Inference in this process. Burn's buffers on lavapipe are not returned between calls
-/// (≈ 2.4 GB more resident memory per 5,000-point cloud, measured; `memory_cleanup` does not
-/// help), so a 24 GB machine holds about eight inferences: for more clouds, infer each in a
-/// child process (`kiln bench learned-basis` runs `kiln basis --learned` per cloud).
+/// Inference in this process ([`crate::basis_model::infer`]: the network on the inner,
+/// non-autodiff backend). Resident memory stays flat over repeated inferences (356 MB after
+/// each of three 5,000-point clouds on lavapipe; on the autodiff device it grew by 2.4 GB per
+/// cloud, which once forced a child process per cloud — examples/infer_memory.rs).
 pub fn infer_in_process<'a>(net: &'a BasisNet, density: bool) -> impl FnMut(&[[f64; 3]]) -> Result<LearnedBasis> + 'a {
     move |points| crate::basis_model::infer(net, density, points)
 }
@@ -130,6 +130,12 @@ pub struct LearnedEvalOptions {
     pub pairs: usize,
     /// Run the basis comparison on the held-aside meshes.
     pub comparison: bool,
+    /// Also match the three point-cloud methods without orientation
+    /// ([`crate::cloud_match::unoriented`]; methods named "… unoriented"): before/after.
+    pub unoriented: bool,
+    /// Point-cloud methods with the fit's orientation term besides the orientation filter
+    /// ([`crate::cloud_match::with_orientation_term`]).
+    pub orientation_term: bool,
 }
 
 /// Both tables of issue 9 for one learned model (`model`, its network `net` on a device):
@@ -138,7 +144,7 @@ pub struct LearnedEvalOptions {
 /// learned basis, the point-cloud Laplacian's (full, and truncated to the learned size), and
 /// the mesh pipeline, scored by the meshes' ground truth. `progress(stage, done, total, what)`
 /// reports each step. Every shape's bases are built once. `learned_basis` runs the network on
-/// a cloud: [`infer_in_process`], or a child process per cloud (see [`infer_in_process`]).
+/// a cloud, normally [`infer_in_process`].
 pub fn run(opts: &LearnedEvalOptions, model: &BasisModel, model_name: &str, adapter: &str, mut learned_basis: impl FnMut(&[[f64; 3]]) -> Result<LearnedBasis>, mut progress: impl FnMut(&str, usize, usize, &str)) -> Result<Report> {
     let shapes = opts.shapes.clone();
     let kk = model.config.net.basis;
@@ -181,9 +187,20 @@ pub fn run(opts: &LearnedEvalOptions, model: &BasisModel, model_name: &str, adap
     needed.sort_unstable();
     needed.dedup();
     let mesh_cfg = MatchConfig::default();
-    let pc_cfg = cloud_match_config(mesh_cfg.k_basis);
-    let small_cfg = cloud_match_config(kk);
-    let methods = [("learned", kk), ("pointcloud", pc_cfg.k_basis), ("pointcloud-K32", kk), ("mesh (cotangent)", mesh_cfg.k_basis)];
+    let term = |c: MatchConfig| if opts.orientation_term { with_orientation_term(c) } else { c };
+    let pc_cfg = term(cloud_match_config(mesh_cfg.k_basis));
+    let small_cfg = term(cloud_match_config(kk));
+    // (name, basis size, which of a shape's four bases, configuration)
+    let mut methods: Vec<(String, usize, usize, MatchConfig)> = vec![
+        ("learned".into(), kk, 0, small_cfg.clone()),
+        ("pointcloud".into(), pc_cfg.k_basis, 1, pc_cfg.clone()),
+        ("pointcloud-K32".into(), kk, 2, small_cfg.clone()),
+    ];
+    if opts.unoriented {
+        let plain: Vec<_> = methods.iter().map(|(n, k, b, c)| (format!("{n} unoriented"), *k, *b, unoriented(c.clone()))).collect();
+        methods.extend(plain);
+    }
+    methods.push(("mesh (cotangent)".into(), mesh_cfg.k_basis, 3, mesh_cfg.clone()));
     let mut built: BTreeMap<usize, [Shape; 4]> = BTreeMap::new();
     for (n, &i) in needed.iter().enumerate() {
         let name = format!("tr_reg_{i:03}");
@@ -197,7 +214,7 @@ pub fn run(opts: &LearnedEvalOptions, model: &BasisModel, model_name: &str, adap
         progress("shapes", n + 1, needed.len(), &name);
     }
     let mut pairs = vec![];
-    let mut seconds = [0.0f64; 4];
+    let mut seconds = vec![0.0f64; methods.len()];
     let mut gt_cache: Option<(usize, GroundTruthDistances, Vec<usize>)> = None;
     for (n, &(i, j)) in chosen.iter().enumerate() {
         let (sa, sb) = (&built[&i], &built[&j]);
@@ -211,13 +228,13 @@ pub fn run(opts: &LearnedEvalOptions, model: &BasisModel, model_name: &str, adap
         let vb = read_vts(faust.join(format!("cor/tr_reg_{j:03}.vts")), sb[3].mesh.num_vertices())?;
         check_vts_pair(va, &vb, &format!("tr_reg_{i:03}.vts / tr_reg_{j:03}.vts"))?;
         let mut error_x100 = BTreeMap::new();
-        for (m, cfg) in [&small_cfg, &pc_cfg, &small_cfg, &mesh_cfg].into_iter().enumerate() {
+        for (m, (name, _, b, cfg)) in methods.iter().enumerate() {
             let t = Instant::now();
-            let r = match_shapes(&sa[m], &sb[m], cfg, |_| {})?;
+            let r = match_shapes(&sa[*b], &sb[*b], cfg, |_| {})?;
             seconds[m] += t.elapsed().as_secs_f64();
-            error_x100.insert(methods[m].0.to_string(), gt.mean_error_x100(&vb, &r.p2p));
+            error_x100.insert(name.clone(), gt.mean_error_x100(&vb, &r.p2p));
         }
-        progress("pairs", n + 1, chosen.len(), &format!("{j}→{i} learned {:.1} pointcloud {:.1} mesh {:.1}", error_x100["learned"], error_x100["pointcloud"], error_x100["mesh (cotangent)"]));
+        progress("pairs", n + 1, chosen.len(), &format!("{j}→{i} {}", methods.iter().map(|m| format!("{} {:.1}", m.0, error_x100[&m.0])).collect::<Vec<_>>().join(", ")));
         pairs.push(PairRow { a: format!("tr_reg_{i:03}"), b: format!("tr_reg_{j:03}"), error_x100 });
     }
     let matching = if pairs.is_empty() {
@@ -226,8 +243,8 @@ pub fn run(opts: &LearnedEvalOptions, model: &BasisModel, model_name: &str, adap
         methods
             .iter()
             .enumerate()
-            .map(|(m, (name, k))| {
-                let mut e: Vec<f64> = pairs.iter().map(|p| p.error_x100[*name]).collect();
+            .map(|(m, (name, k, _, _))| {
+                let mut e: Vec<f64> = pairs.iter().map(|p| p.error_x100[name]).collect();
                 MethodSummary {
                     method: name.to_string(),
                     basis_size: *k,

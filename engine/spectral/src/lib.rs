@@ -11,6 +11,7 @@ pub mod basis_eval;
 #[cfg(feature = "learned")]
 pub mod basis_model;
 pub mod cloud_match;
+pub mod cloud_orient;
 pub mod descriptors;
 pub mod eigen;
 pub mod error;

@@ -136,7 +136,9 @@ fn faust_pair_as_point_clouds_with_the_point_cloud_laplacian() {
         pointcloud_shape(format!("tr_reg_{i:03}"), &m.positions, cfg.k_basis, PointCloudOptions::default()).unwrap()
     };
     let (a, b) = (load(0), load(1));
-    assert!(a.mesh.faces.is_empty() && b.mesh.faces.is_empty());
+    // pointcloud_shape only sees the positions: its triangles are built from the points
+    // (cloud_orient), consistently oriented, for the orientation term and score.
+    assert!([&a, &b].iter().all(|s| !s.mesh.faces.is_empty() && kiln_spectral::pipeline::consistently_oriented(&s.mesh)));
     let r = match_shapes(&a, &b, &cfg, |_| {}).unwrap();
     let mesh_a = Shape::load(faust.join("tr_reg_000.off"), 2).unwrap();
     let heat = HeatGeodesics::new(&mesh_a.mesh, &mesh_a.ops).unwrap();
