@@ -46,10 +46,10 @@ impl ShapeSource {
         Ok(Self { kind, learned })
     }
 
-    /// The pipeline's configuration for this basis: for point clouds no orientation term in the
-    /// fit, but the multi-start's orientation filter (point-cloud shapes carry triangles oriented
-    /// from the points alone, kiln_spectral::cloud_orient); the learned basis's sizes
-    /// ([`cloud_match_config`]) keep `cfg`'s ZoomOut/multi-start switches.
+    /// The pipeline's configuration for this basis, orientation term and filter included
+    /// (point-cloud shapes carry triangles oriented from the points alone,
+    /// kiln_spectral::cloud_orient); the learned basis's sizes ([`cloud_match_config`]) keep
+    /// `cfg`'s ZoomOut/multi-start switches.
     pub fn adapt(&self, cfg: MatchConfig) -> MatchConfig {
         match (&self.kind, &self.learned) {
             (BasisKind::Cotangent, _) => cfg,
@@ -63,11 +63,7 @@ impl ShapeSource {
                 }
                 c
             }
-            _ => {
-                let mut c = cfg;
-                c.weights.orient = 0.0;
-                c
-            }
+            _ => cfg,
         }
     }
 
@@ -100,10 +96,10 @@ pub struct LearnedBasisBenchArgs {
     /// multi-start by commutativity alone): the before/after of cloud orientation.
     #[arg(long)]
     pub unoriented: bool,
-    /// Point-cloud methods with the fit's orientation term too (default: the orientation
-    /// filter of the multi-start only).
+    /// Point-cloud methods without the fit's orientation term (the multi-start's orientation
+    /// filter only).
     #[arg(long)]
-    pub orientation_term: bool,
+    pub filter_only: bool,
     /// Print one JSON object instead of markdown tables.
     #[arg(long)]
     pub json: bool,
@@ -116,7 +112,7 @@ pub fn bench(args: LearnedBasisBenchArgs) -> anyhow::Result<()> {
     };
     let (model_name, model) = crate::learned_basis::load_model(args.model.as_deref())?;
     let ctx = crate::gpu()?;
-    let opts = LearnedEvalOptions { shapes, pairs: args.pairs, comparison: !args.no_comparison, unoriented: args.unoriented, orientation_term: args.orientation_term };
+    let opts = LearnedEvalOptions { shapes, pairs: args.pairs, comparison: !args.no_comparison, unoriented: args.unoriented, filter_only: args.filter_only };
     // In this process: inference runs on Burn's inner (non-autodiff) backend, whose memory
     // stays flat from cloud to cloud (learned_eval::infer_in_process).
     let net = model.network(&kiln_nn::burn_device(&ctx)?)?;

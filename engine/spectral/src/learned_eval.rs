@@ -6,7 +6,7 @@
 
 use crate::basis_eval::{compare, BasisComparison};
 use crate::basis_model::BasisModel;
-use crate::cloud_match::{cloud_match_config, eigenvalue_proxy, pointcloud_shape, shape_from_basis, truncate, unoriented, with_orientation_term};
+use crate::cloud_match::{cloud_match_config, eigenvalue_proxy, pointcloud_shape, shape_from_basis, truncate, unoriented, without_orientation_term};
 use crate::error::Result;
 use crate::eval::{check_vts_pair, read_vts, GroundTruthDistances};
 use crate::geodesic::HeatGeodesics;
@@ -133,9 +133,9 @@ pub struct LearnedEvalOptions {
     /// Also match the three point-cloud methods without orientation
     /// ([`crate::cloud_match::unoriented`]; methods named "… unoriented"): before/after.
     pub unoriented: bool,
-    /// Point-cloud methods with the fit's orientation term besides the orientation filter
-    /// ([`crate::cloud_match::with_orientation_term`]).
-    pub orientation_term: bool,
+    /// Point-cloud methods without the fit's orientation term, with the orientation filter
+    /// only ([`crate::cloud_match::without_orientation_term`]).
+    pub filter_only: bool,
 }
 
 /// Both tables of issue 9 for one learned model (`model`, its network `net` on a device):
@@ -187,7 +187,7 @@ pub fn run(opts: &LearnedEvalOptions, model: &BasisModel, model_name: &str, adap
     needed.sort_unstable();
     needed.dedup();
     let mesh_cfg = MatchConfig::default();
-    let term = |c: MatchConfig| if opts.orientation_term { with_orientation_term(c) } else { c };
+    let term = |c: MatchConfig| if opts.filter_only { without_orientation_term(c) } else { c };
     let pc_cfg = term(cloud_match_config(mesh_cfg.k_basis));
     let small_cfg = term(cloud_match_config(kk));
     // (name, basis size, which of a shape's four bases, configuration)

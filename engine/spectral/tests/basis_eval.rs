@@ -120,17 +120,19 @@ fn chamfer_hausdorff_and_bad_input() {
 }
 
 /// FAUST_r 000 → 001 as point clouds (vertices only) with the robust point-cloud Laplacian's
-/// basis: the full matching pipeline without faces, scored by the meshes' ground truth.
+/// basis: the full matching pipeline without faces, scored by the meshes' ground truth. With
+/// the orientation filter only: the fit's orientation term (the default) spoils this pair
+/// (22.0, measured; docs/LEARNED_BASIS.md, "Orientation for point clouds").
 #[test]
 fn faust_pair_as_point_clouds_with_the_point_cloud_laplacian() {
-    use kiln_spectral::cloud_match::{cloud_match_config, pointcloud_shape};
+    use kiln_spectral::cloud_match::{cloud_match_config, pointcloud_shape, without_orientation_term};
     use kiln_spectral::eval::{read_vts, GroundTruthDistances};
     use kiln_spectral::geodesic::HeatGeodesics;
     use kiln_spectral::pipeline::{match_shapes, Shape};
     use kiln_spectral::pointcloud::PointCloudOptions;
     let Some(dir) = data("faust_pair_as_point_clouds_with_the_point_cloud_laplacian") else { return };
     let faust = dir.join("faust_r");
-    let cfg = cloud_match_config(200);
+    let cfg = without_orientation_term(cloud_match_config(200));
     let load = |i: usize| {
         let m = Mesh::read(faust.join(format!("tr_reg_{i:03}.off"))).unwrap();
         pointcloud_shape(format!("tr_reg_{i:03}"), &m.positions, cfg.k_basis, PointCloudOptions::default()).unwrap()
