@@ -42,10 +42,6 @@ pub struct EigenOptions {
     /// relative Ritz residual `‖A y − θ y‖ ≤ tol·θ` of every wanted pair.
     pub tolerance: f64,
     pub method: EigenMethod,
-    /// Spread one solve's dense kernels (the block method's GEMMs) over every core. Off when
-    /// several solves run side by side (e.g. [`crate::pipeline::Shape::load_pair`]), each then
-    /// on a core of its own.
-    pub parallel: bool,
 }
 
 /// Which iteration runs on the shift-inverted operator.
@@ -60,7 +56,7 @@ pub enum EigenMethod {
 
 impl Default for EigenOptions {
     fn default() -> Self {
-        Self { shift_times_area: -0.01, tolerance: 1e-10, method: EigenMethod::Block, parallel: true }
+        Self { shift_times_area: -0.01, tolerance: 1e-10, method: EigenMethod::Block }
     }
 }
 
@@ -177,7 +173,7 @@ pub fn eigen_shift_invert(ops: &Operators, k: usize, opts: EigenOptions, what: &
     let sqrt_mass: Vec<f64> = ops.mass.iter().map(|m| m.sqrt()).collect();
     let op = ShiftInvert { factor: &factor, sqrt_mass: &sqrt_mass };
     let (vals, vecs) = match opts.method {
-        EigenMethod::Block => block_krylov(&op, k, BlockParams { tolerance: opts.tolerance, parallel: opts.parallel, ..BlockParams::default() }, what)?,
+        EigenMethod::Block => block_krylov(&op, k, BlockParams { tolerance: opts.tolerance, ..BlockParams::default() }, what)?,
         EigenMethod::KrylovSchur => krylov_schur(&op, k, opts.tolerance, what)?,
     };
     let mut order: Vec<usize> = (0..k).collect();
@@ -234,14 +230,12 @@ pub struct BlockParams {
     pub keep_extra: usize,
     pub tolerance: f64,
     pub max_restarts: usize,
-    /// GEMMs on every core (see [`EigenOptions::parallel`]).
-    pub parallel: bool,
 }
 
 impl Default for BlockParams {
     fn default() -> Self {
         // Tuned on FAUST_r (k = 200): larger blocks converge in more operator applications.
-        Self { block: 12, extra_dim: 300, keep_extra: 60, tolerance: 1e-10, max_restarts: 100, parallel: true }
+        Self { block: 12, extra_dim: 300, keep_extra: 60, tolerance: 1e-10, max_restarts: 100 }
     }
 }
 
@@ -321,10 +315,11 @@ pub fn block_krylov(op: &dyn LinOp<f64>, k: usize, p: BlockParams, what: &str) -
         return Err(SpectralError::invalid(what, format!("{k} eigenpairs with block {b} need more than {n} vertices")));
     }
     let keep = (k + p.keep_extra).min(max_dim - b);
-    // Parallel GEMMs pay off on an idle machine; under load (or beside another solve) their
-    // synchronization costs more than it gains (FAUST k = 200 on 2 loaded cores: 1.48 s wall
-    // with 2 threads vs 0.70 s with 1), hence the switch.
-    let par = if p.parallel { Par::rayon(0) } else { Par::Seq };
+    // Sequential: with faer's parallel GEMMs (2 threads) this solve took 0.86 s instead of
+    // 0.28–0.32 s on an idle 2-core machine (FAUST, k = 200; the skinny GEMMs lose to their
+    // synchronization). A pair of shapes uses both cores by solving the two side by side
+    // (`pipeline::Shape::load_pair`).
+    let par = Par::Seq;
     let mut v = Mat::<f64>::zeros(n, max_dim + b);
     let mut t = Mat::<f64>::zeros(max_dim, max_dim);
     let mut w = Mat::<f64>::zeros(n, b);

@@ -37,8 +37,7 @@ impl Shape {
     /// Both shapes of a pair, prepared side by side: each eigensolve runs on one core, so the
     /// two solves share the machine's cores instead of running one after the other.
     pub fn load_pair(a: impl AsRef<Path> + Send, b: impl AsRef<Path> + Send, k: usize) -> Result<(Self, Self)> {
-        let eigen = EigenOptions { parallel: false, ..EigenOptions::default() };
-        let (a, b) = rayon::join(|| Self::load_with(a, k, eigen), || Self::load_with(b, k, eigen));
+        let (a, b) = rayon::join(|| Self::load(a, k), || Self::load(b, k));
         Ok((a?, b?))
     }
 
