@@ -163,6 +163,19 @@ impl BallTree {
         best
     }
 
+    /// Pushes an inner node's children with their bounds, the farther first so that the nearer
+    /// one is searched first.
+    fn push_children(&self, node: Node, q: &[f32], stack: &mut Vec<(u32, f32)>) {
+        let (bl, br) = (self.bound(node.left, q), self.bound(node.right, q));
+        if bl <= br {
+            stack.push((node.right, br));
+            stack.push((node.left, bl));
+        } else {
+            stack.push((node.left, bl));
+            stack.push((node.right, br));
+        }
+    }
+
     fn search(&self, q: &[f32], best: &mut (u32, f32)) {
         let mut stack: Vec<(u32, f32)> = Vec::with_capacity(64);
         stack.push((0, self.bound(0, q)));
@@ -180,15 +193,7 @@ impl BallTree {
                 }
                 continue;
             }
-            let (bl, br) = (self.bound(node.left, q), self.bound(node.right, q));
-            // Push the farther child first so the nearer one is searched first.
-            if bl <= br {
-                stack.push((node.right, br));
-                stack.push((node.left, bl));
-            } else {
-                stack.push((node.left, bl));
-                stack.push((node.right, br));
-            }
+            self.push_children(node, q, &mut stack);
         }
     }
 
@@ -253,14 +258,7 @@ impl BallTree {
                 }
                 continue;
             }
-            let (bl, br) = (self.bound(node.left, q), self.bound(node.right, q));
-            if bl <= br {
-                stack.push((node.right, br));
-                stack.push((node.left, bl));
-            } else {
-                stack.push((node.left, bl));
-                stack.push((node.right, br));
-            }
+            self.push_children(node, q, &mut stack);
         }
         found
     }

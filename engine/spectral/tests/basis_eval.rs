@@ -9,17 +9,8 @@ use kiln_scene::mesh::Mesh;
 use kiln_spectral::basis_eval::{alignment_from_gram, chamfer_hausdorff, compare, cross_gram, m_orthonormalize};
 use kiln_spectral::eigen::{eigen_shift_invert, EigenOptions};
 use kiln_spectral::laplacian::cotangent;
-use std::path::PathBuf;
 
-fn data(test: &str) -> Option<PathBuf> {
-    match std::env::var_os("KILN_DATA").filter(|v| !v.is_empty()) {
-        Some(d) => Some(PathBuf::from(d).join("shapes")),
-        None => {
-            println!("{test}: skipped, KILN_DATA is not set");
-            None
-        }
-    }
-}
+use common::shapes_dir as data;
 
 /// The unit icosphere subdivided `levels` times, stretched to semi-axes (1, 1.1, 1.25) so that
 /// no eigenvalue repeats (642 vertices at 3).
@@ -164,7 +155,7 @@ fn shipped_model_aligns_with_the_cotangent_basis_on_a_held_aside_shape() {
     use kiln_spectral::basis_model::{infer, BasisModel};
     use kiln_spectral::pipeline::Shape;
     let Some(dir) = data("shipped_model_aligns_with_the_cotangent_basis_on_a_held_aside_shape") else { return };
-    let model = BasisModel::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets/learned_basis.kbasis")).unwrap();
+    let model = BasisModel::load(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../assets/learned_basis.kbasis")).unwrap();
     let ctx = kiln_gpu::GpuContext::shared().unwrap();
     let device = kiln_nn::burn_device(&ctx).unwrap();
     let net = model.network(&device).unwrap();

@@ -7,17 +7,9 @@ use kiln_spectral::cloud_match::{cloud_match_config, pointcloud_shape, unoriente
 use kiln_spectral::cloud_orient::{orient_cloud, DEFAULT_NEIGHBOURS};
 use kiln_spectral::pipeline::{consistently_oriented, orientation_score};
 use kiln_spectral::pointcloud::PointCloudOptions;
-use std::path::PathBuf;
 
-fn data(test: &str) -> Option<PathBuf> {
-    match std::env::var_os("KILN_DATA").filter(|v| !v.is_empty()) {
-        Some(d) => Some(PathBuf::from(d).join("shapes")),
-        None => {
-            println!("{test}: skipped, KILN_DATA is not set");
-            None
-        }
-    }
-}
+mod common;
+use common::shapes_dir as data;
 
 const AXES: [f64; 3] = [1.0, 0.6, 0.35];
 

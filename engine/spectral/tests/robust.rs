@@ -14,15 +14,7 @@ use kiln_spectral::robust::{robust_laplacian, tufted_laplacian, RobustOptions};
 use std::f64::consts::PI;
 use std::path::PathBuf;
 
-fn data(test: &str) -> Option<PathBuf> {
-    match std::env::var_os("KILN_DATA").filter(|v| !v.is_empty()) {
-        Some(d) => Some(PathBuf::from(d)),
-        None => {
-            println!("{test}: skipped, KILN_DATA is not set");
-            None
-        }
-    }
-}
+use common::kiln_data as data;
 
 
 /// The unit square as an n × n grid of squares, each split along the same diagonal; interior

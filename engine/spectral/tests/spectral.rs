@@ -14,17 +14,8 @@ use kiln_spectral::geodesic::{dijkstra, HeatGeodesics};
 use kiln_spectral::laplacian::cotangent;
 use kiln_spectral::pipeline::{match_shapes, orientation_score, MatchConfig, Shape};
 use kiln_spectral::SpectralError;
-use std::path::PathBuf;
 
-fn data(test: &str) -> Option<PathBuf> {
-    match std::env::var_os("KILN_DATA").filter(|v| !v.is_empty()) {
-        Some(d) => Some(PathBuf::from(d)),
-        None => {
-            println!("{test}: skipped, KILN_DATA is not set");
-            None
-        }
-    }
-}
+use common::kiln_data as data;
 
 
 /// The icosphere stretched to semi-axes (1, 1.1, 1.25): no symmetry, so no repeated eigenvalues.

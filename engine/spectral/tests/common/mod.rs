@@ -1,7 +1,25 @@
-//! Test meshes shared by the spectral test files.
+//! Test meshes and data paths shared by the spectral test files (each file uses a subset).
+#![allow(dead_code)]
 
 use kiln_scene::mesh::Mesh;
 use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// `$KILN_DATA`, or None (and a note) when it is not set: data-driven tests skip then.
+pub fn kiln_data(test: &str) -> Option<PathBuf> {
+    match std::env::var_os("KILN_DATA").filter(|v| !v.is_empty()) {
+        Some(d) => Some(PathBuf::from(d)),
+        None => {
+            println!("{test}: skipped, KILN_DATA is not set");
+            None
+        }
+    }
+}
+
+/// `$KILN_DATA/shapes` (see [`kiln_data`]).
+pub fn shapes_dir(test: &str) -> Option<PathBuf> {
+    kiln_data(test).map(|d| d.join("shapes"))
+}
 
 /// Unit icosphere subdivided `levels` times (642 vertices at 3).
 pub fn icosphere(levels: usize) -> Mesh {
