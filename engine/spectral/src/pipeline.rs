@@ -217,6 +217,12 @@ pub fn match_shapes(s1: &Shape, s2: &Shape, cfg: &MatchConfig, mut on_zoomout: i
                     eprintln!("start {k}: separation {separation:.4}");
                 }
                 if separation <= cfg.same_map_separation {
+                    // Its remaining ZoomOut steps are done (by the start it duplicates): report
+                    // them, so progress counts reach [`zoomout_steps`].
+                    if !cfg.select_at_probe {
+                        let from = if k < probe { probe } else { k };
+                        (0..end.saturating_sub(from).div_ceil(step)).for_each(|_| on_zoomout(end));
+                    }
                     continue;
                 }
                 probe_maps.push(p.clone());

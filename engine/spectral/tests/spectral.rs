@@ -12,7 +12,7 @@ use kiln_spectral::eval::{read_map, read_vts, GroundTruthDistances};
 use kiln_spectral::fmap;
 use kiln_spectral::geodesic::{dijkstra, HeatGeodesics};
 use kiln_spectral::laplacian::cotangent;
-use kiln_spectral::pipeline::{match_shapes, orientation_score, MatchConfig, Shape};
+use kiln_spectral::pipeline::{match_shapes, orientation_score, zoomout_steps, MatchConfig, Shape};
 use kiln_spectral::SpectralError;
 
 use common::kiln_data as data;
@@ -190,7 +190,10 @@ fn cactus_and_faust_pairs_match_within_thresholds() {
     for (i, j, max_err) in [(0, 1, 4.0), (1, 7, 4.0), (1, 2, 4.0)] {
         let a = Shape::load(faust.join(format!("tr_reg_{i:03}.off")), cfg.k_basis).unwrap();
         let b = Shape::load(faust.join(format!("tr_reg_{j:03}.off")), cfg.k_basis).unwrap();
-        let r = match_shapes(&a, &b, &cfg, |_| {}).unwrap();
+        let mut steps = 0;
+        let r = match_shapes(&a, &b, &cfg, |_| steps += 1).unwrap();
+        // Progress reaches its announced total, also when duplicate starts are dropped.
+        assert_eq!(steps, zoomout_steps(&cfg), "faust {j}→{i}: ZoomOut progress calls");
         let va = read_vts(faust.join(format!("cor/tr_reg_{i:03}.vts")), a.mesh.num_vertices()).unwrap();
         let vb = read_vts(faust.join(format!("cor/tr_reg_{j:03}.vts")), b.mesh.num_vertices()).unwrap();
         let heat = HeatGeodesics::new(&a.mesh, &a.ops).unwrap();
