@@ -74,6 +74,7 @@ impl OccNet {
             let row = cin * k * k * k;
             let w: Vec<f32> = (0..cout * row)
                 .map(|i| {
+                    // Drawn for zeroed rows too, so every other weight keeps its seeded value.
                     let r = rng.random_range(-bound..bound);
                     if i / row >= zero_from {
                         0.0

@@ -16,7 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var_os("KILN_SINGLE_START").is_some() {
         cfg.extra_fit_sizes.clear();
     }
-    // Experiment knobs: KILN_PROBE=size,margin (choose the start at that size), KILN_FM=descr,lap,dcomm,orient,K,subsample.
+    // Experiment knobs: KILN_SAME=separation (duplicate starts; negative keeps all), KILN_FM=descr,lap,dcomm,orient,K,subsample.
     if let Ok(v) = std::env::var("KILN_FM") {
         let v: Vec<f64> = v.split(',').map(|x| x.parse()).collect::<Result<_, _>>()?;
         (cfg.weights.descr, cfg.weights.lap, cfg.weights.dcomm, cfg.weights.orient) = (v[0], v[1], v[2], v[3]);
@@ -25,12 +25,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Ok(v) = std::env::var("KILN_SAME") {
         cfg.same_map_separation = v.parse()?;
-    }
-    if let Ok(v) = std::env::var("KILN_PROBE") {
-        let v: Vec<f64> = v.split(',').map(|x| x.parse()).collect::<Result<_, _>>()?;
-        cfg.select_at_probe = true;
-        cfg.probe_size = v[0] as usize;
-        cfg.orientation_margin = v[1];
     }
     let all: Vec<(usize, usize)> = (0..9).flat_map(|i| (0..9).filter(move |&j| j != i).map(move |j| (i, j))).collect();
     // Either a count (spread over the 72 pairs) or a list like "7>0,8>1" (B>A).

@@ -1,20 +1,15 @@
-//! Exact nearest neighbours by a ball tree, for ZoomOut's spectral embeddings (30–200
-//! dimensions) and for point-cloud neighbourhoods (3 dimensions).
+//! Exact k nearest neighbours by a ball tree, for point-cloud neighbourhoods
+//! (`pointcloud::knn`: O(n log n) instead of the O(n²) scan).
 //!
-//! Why a ball tree and not brute force or a k-d tree: the rows of a spectral embedding `Φ C ᵀ`
-//! are samples of a *surface* — intrinsic dimension 2 — in a space of up to 200 dimensions. A
-//! k-d tree splits along coordinate axes and degrades with the ambient dimension; a ball tree
-//! bounds distances by the triangle inequality (‖q − x‖ ≥ ‖q − c‖ − r for every x in a ball of
-//! centre c and radius r), which adapts to the intrinsic dimension. Brute force costs n² distance
-//! evaluations per ZoomOut iteration (25 M on a 5,000-vertex shape); the tree visits a few
-//! leaves per query. A known answer's distance (`hint`, e.g. the previous ZoomOut iteration's
-//! match) primes the bound so that most branches are pruned from the start.
+//! A ball tree bounds distances by the triangle inequality (‖q − x‖ ≥ ‖q − c‖ − r for every x
+//! in a ball of centre c and radius r), which adapts to the intrinsic dimension of the data, not
+//! the ambient one. It was also tried for ZoomOut's nearest neighbours in 30–200-dimensional
+//! spectral embeddings and lost 10× to the GEMM scan there (`fmap::nearest_rows`): those
+//! nearest-neighbour distances are not small next to the spread, so little is pruned.
 //!
 //! Distances are computed in f32 as `Σ (q_i − x_i)²` (more accurate than the `‖q‖² − 2q·x + ‖x‖²`
 //! of a GEMM); the search is exact in that arithmetic: ties aside, it returns what a brute-force
 //! scan in the same arithmetic returns (tested against one).
-
-use rayon::prelude::*;
 
 /// Points per leaf: small enough to prune well, large enough that a leaf scan (contiguous rows)
 /// beats descending further.
@@ -153,16 +148,6 @@ impl BallTree {
         }
     }
 
-    /// The nearest row to `q` (original index, squared distance).
-    pub fn nearest(&self, q: &[f32]) -> (u32, f32) {
-        assert_eq!(q.len(), self.dim);
-        let mut best = (u32::MAX, f32::INFINITY);
-        if !self.is_empty() {
-            self.search(q, &mut best);
-        }
-        best
-    }
-
     /// Pushes an inner node's children with their bounds, the farther first so that the nearer
     /// one is searched first.
     fn push_children(&self, node: Node, q: &[f32], stack: &mut Vec<(u32, f32)>) {
@@ -174,58 +159,6 @@ impl BallTree {
             stack.push((node.left, bl));
             stack.push((node.right, br));
         }
-    }
-
-    fn search(&self, q: &[f32], best: &mut (u32, f32)) {
-        let mut stack: Vec<(u32, f32)> = Vec::with_capacity(64);
-        stack.push((0, self.bound(0, q)));
-        while let Some((id, lb)) = stack.pop() {
-            if lb >= best.1 {
-                continue;
-            }
-            let node = self.nodes[id as usize];
-            if node.left == u32::MAX {
-                for i in node.start as usize..node.end as usize {
-                    let dd = dist2(q, self.row(i));
-                    if dd < best.1 {
-                        *best = (self.order[i], dd);
-                    }
-                }
-                continue;
-            }
-            self.push_children(node, q, &mut stack);
-        }
-    }
-
-    /// The nearest row (original index) for every row of `queries` (`m × dim`, row-major), in
-    /// parallel. `hints[j]`, when given, is a row index believed close to query `j`: its distance
-    /// starts that query's search as the bound (the answer does not depend on it).
-    pub fn nearest_all(&self, queries: &[f32], hints: Option<&[u32]>) -> Vec<u32> {
-        assert_eq!(queries.len() % self.dim, 0);
-        let m = queries.len() / self.dim;
-        if let Some(h) = hints {
-            assert_eq!(h.len(), m, "ball tree: one hint per query");
-        }
-        // Original index → tree row, to read a hint's coordinates.
-        let mut position = vec![0u32; self.len()];
-        for (row, &orig) in self.order.iter().enumerate() {
-            position[orig as usize] = row as u32;
-        }
-        (0..m)
-            .into_par_iter()
-            .with_min_len(64)
-            .map(|j| {
-                let q = &queries[j * self.dim..(j + 1) * self.dim];
-                let mut best = (u32::MAX, f32::INFINITY);
-                if let Some(&h) = hints.and_then(|h| h.get(j)) {
-                    if (h as usize) < self.len() {
-                        best = (h, dist2(q, self.row(position[h as usize] as usize)));
-                    }
-                }
-                self.search(q, &mut best);
-                best.0
-            })
-            .collect()
     }
 
     /// The `k` nearest rows to `q`, nearest first, excluding the original index `skip` (a query
@@ -297,13 +230,12 @@ mod tests {
             let data = surface(n, dim, &mut seed);
             let tree = BallTree::new(&data, dim);
             let queries: Vec<f32> = surface(300, dim, &mut seed).iter().map(|x| x + 0.01 * lcg(&mut seed)).collect();
-            let bad_hints: Vec<u32> = (0..300).map(|j| (j * 7 % n) as u32).collect();
-            let got = tree.nearest_all(&queries, None);
-            let got_hinted = tree.nearest_all(&queries, Some(&bad_hints));
             for j in 0..300 {
                 let q = &queries[j * dim..(j + 1) * dim];
                 let (want, wd) = brute(&data, dim, q);
-                for g in [got[j], got_hinted[j]] {
+                let got = tree.k_nearest(q, 1, None);
+                assert_eq!(got.len(), 1);
+                for g in got.iter().map(|g| g.0) {
                     let gd = dist2(q, &data[g as usize * dim..(g as usize + 1) * dim]);
                     assert!(g == want || gd <= wd, "n {n} dim {dim} query {j}: tree {g} ({gd}) vs brute {want} ({wd})");
                 }

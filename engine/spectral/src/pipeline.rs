@@ -25,13 +25,9 @@ pub struct Shape {
 impl Shape {
     /// Loads a mesh, centres it and scales it to unit area, and computes `k` eigenpairs.
     pub fn load(path: impl AsRef<Path>, k: usize) -> Result<Self> {
-        Self::load_with(path, k, EigenOptions::default())
-    }
-
-    pub fn load_with(path: impl AsRef<Path>, k: usize, eigen: EigenOptions) -> Result<Self> {
         let path = path.as_ref();
         let mesh = Mesh::read(path)?;
-        Self::from_mesh_with(path.display().to_string(), mesh, k, eigen)
+        Self::from_mesh(path.display().to_string(), mesh, k)
     }
 
     /// Both shapes of a pair, prepared side by side: each eigensolve runs on one core, so the
@@ -41,11 +37,7 @@ impl Shape {
         Ok((a?, b?))
     }
 
-    pub fn from_mesh(name: String, mesh: Mesh, k: usize) -> Result<Self> {
-        Self::from_mesh_with(name, mesh, k, EigenOptions::default())
-    }
-
-    pub fn from_mesh_with(name: String, mut mesh: Mesh, k: usize, eigen: EigenOptions) -> Result<Self> {
+    pub fn from_mesh(name: String, mut mesh: Mesh, k: usize) -> Result<Self> {
         let area = mesh.area();
         if !(area > 0.0) {
             return Err(SpectralError::invalid(&name, "the mesh has zero area"));
@@ -57,7 +49,7 @@ impl Shape {
             *p = [(p[0] - c[0]) * s, (p[1] - c[1]) * s, (p[2] - c[2]) * s];
         }
         let ops = cotangent(&mesh, &name)?;
-        let basis = eigen_shift_invert(&ops, k, eigen, &name)?;
+        let basis = eigen_shift_invert(&ops, k, EigenOptions::default(), &name)?;
         let faces = FaceGeometry::new(&mesh);
         Ok(Self { name, mesh, ops, faces, basis, original_area: area })
     }
@@ -85,10 +77,6 @@ pub struct MatchConfig {
     /// single start.
     pub extra_fit_sizes: Vec<usize>,
     pub probe_size: usize,
-    /// Multi-start: choose the start at `probe_size` (orientation and commutativity of the
-    /// probe-size maps) and refine only the chosen one to the end, instead of refining every
-    /// start to the end and scoring orientation there.
-    pub select_at_probe: bool,
     /// Multi-start: a start whose probe-size point map sends the vertices on average no farther
     /// than this (in units of √area of shape 1) from an earlier start's is dropped: it
     /// converged to the same map. Negative keeps every start.
@@ -100,7 +88,7 @@ pub struct MatchConfig {
 
 impl Default for MatchConfig {
     fn default() -> Self {
-        Self { k_basis: 200, n_descr: 100, k_descr: 128, subsample_step: 2, k_fit: 30, weights: FitWeights::default(), zoomout: Some((110, 5)), extra_fit_sizes: vec![20, 25, 40], probe_size: 60, select_at_probe: false, same_map_separation: 0.01, orientation_margin: 0.15 }
+        Self { k_basis: 200, n_descr: 100, k_descr: 128, subsample_step: 2, k_fit: 30, weights: FitWeights::default(), zoomout: Some((110, 5)), extra_fit_sizes: vec![20, 25, 40], probe_size: 60, same_map_separation: 0.01, orientation_margin: 0.15 }
     }
 }
 
@@ -127,9 +115,6 @@ pub fn zoomout_steps(cfg: &MatchConfig) -> usize {
         return steps(cfg.k_fit, end);
     }
     let probe = cfg.probe_size.min(end);
-    if cfg.select_at_probe {
-        return std::iter::once(&cfg.k_fit).chain(&cfg.extra_fit_sizes).map(|&k| steps(k, probe)).sum::<usize>() + steps(probe, end);
-    }
     std::iter::once(&cfg.k_fit).chain(&cfg.extra_fit_sizes).map(|&k| if k < probe { steps(k, probe) + steps(probe, end) } else { steps(k, end) }).sum()
 }
 
@@ -212,21 +197,15 @@ pub fn match_shapes(s1: &Shape, s2: &Shape, cfg: &MatchConfig, mut on_zoomout: i
                 let commutativity = commutativity_score(&c, &s1.basis, &s2.basis);
                 // A start whose probe-size point map lands every vertex near where an earlier
                 // start's does has converged to the same map: refining it too would repeat work.
-                let separation = probe_maps.iter().map(|q: &Vec<u32>| mean_separation(q, &p, &s1.mesh.positions)).fold(f64::INFINITY, f64::min);
-                if std::env::var_os("KILN_DEDUPE_LOG").is_some() {
-                    eprintln!("start {k}: separation {separation:.4}");
-                }
-                if separation <= cfg.same_map_separation {
+                if probe_maps.iter().any(|q: &Vec<u32>| mean_separation(q, &p, &s1.mesh.positions) <= cfg.same_map_separation) {
                     // Its remaining ZoomOut steps are done (by the start it duplicates): report
                     // them, so progress counts reach [`zoomout_steps`].
-                    if !cfg.select_at_probe {
-                        let from = if k < probe { probe } else { k };
-                        (0..end.saturating_sub(from).div_ceil(step)).for_each(|_| on_zoomout(end));
-                    }
+                    let from = if k < probe { probe } else { k };
+                    (0..end.saturating_sub(from).div_ceil(step)).for_each(|_| on_zoomout(end));
                     continue;
                 }
-                probe_maps.push(p.clone());
-                let (c, p) = if cfg.select_at_probe { (c, p) } else { fmap::zoomout(&c, &s1.basis, &s2.basis, &s2.ops.mass, end, step, &mut on_zoomout)? };
+                probe_maps.push(p);
+                let (c, p) = fmap::zoomout(&c, &s1.basis, &s2.basis, &s2.ops.mass, end, step, &mut on_zoomout)?;
                 let orientation = orientation_score(&p, s1, s2);
                 starts.push(Start { k, commutativity, orientation, fmap: c, p2p: p });
             }
@@ -235,11 +214,7 @@ pub fn match_shapes(s1: &Shape, s2: &Shape, cfg: &MatchConfig, mut on_zoomout: i
             let margin = if consistently_oriented(&s1.mesh) && consistently_oriented(&s2.mesh) { cfg.orientation_margin } else { f64::INFINITY };
             let best = choose_start(&starts, margin);
             let s = starts.swap_remove(best);
-            if cfg.select_at_probe {
-                fmap::zoomout(&s.fmap, &s1.basis, &s2.basis, &s2.ops.mass, end, step, &mut on_zoomout)?
-            } else {
-                (s.fmap, s.p2p)
-            }
+            (s.fmap, s.p2p)
         }
         Some((end, step)) => fmap::zoomout(&fmap_init, &s1.basis, &s2.basis, &s2.ops.mass, end, step, on_zoomout)?,
         None => (fmap_init.clone(), p2p_init.clone()),
@@ -250,7 +225,11 @@ pub fn match_shapes(s1: &Shape, s2: &Shape, cfg: &MatchConfig, mut on_zoomout: i
 
 /// Mean Euclidean distance between the images of two point maps into the same shape.
 fn mean_separation(p: &[u32], q: &[u32], positions: &[[f64; 3]]) -> f64 {
-    let d: f64 = p.iter().zip(q).map(|(&a, &b)| crate::laplacian::dot(crate::laplacian::sub(positions[a as usize], positions[b as usize]), crate::laplacian::sub(positions[a as usize], positions[b as usize])).sqrt()).sum();
+    let distance = |a: u32, b: u32| {
+        let d = crate::laplacian::sub(positions[a as usize], positions[b as usize]);
+        crate::laplacian::dot(d, d).sqrt()
+    };
+    let d: f64 = p.iter().zip(q).map(|(&a, &b)| distance(a, b)).sum();
     d / p.len().max(1) as f64
 }
 
