@@ -69,6 +69,10 @@ fn malformed_ply_is_one_line_naming_the_file() {
     let missing = dir.join("nope.ply");
     let out = kiln(&["render", missing.to_str().unwrap(), "--camera", cam.to_str().unwrap()]);
     assert!(error_line(&out).contains("nope.ply"));
+    // A missing mesh: the file and the OS's reason, said once.
+    let out = kiln(&["match", missing.to_str().unwrap(), missing.to_str().unwrap(), "--out", dir.join("m.txt").to_str().unwrap()]);
+    let line = error_line(&out);
+    assert!(line.contains("nope.ply") && line.matches("os error").count() == 1, "{line}");
 }
 
 #[test]

@@ -73,10 +73,25 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, like anyhow's `{:#}`, but a cause whose text the line
+/// already holds is not repeated (the library errors name their file and put the I/O cause in
+/// their own message: "a.off: No such file or directory (os error 2)").
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line += ": ";
+            line += &text;
+        }
+    }
+    line
 }
 
 fn info() -> anyhow::Result<()> {
