@@ -326,6 +326,29 @@ fn coherent_stops_and_resumes_from_its_checkpoint() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+#[test]
+fn bench_coherent_reports_every_part_of_the_step() {
+    let Some(data) = data_dir() else { return };
+    let model = data.join("models/fastdepth/fastdepth_op13.onnx");
+    let fern = data.join("llff/fern");
+    let out = kiln(&["bench", "coherent", fern.to_str().unwrap(), "--resolution", "32", "--warmup", "1", "--steps", "2", "--depth-model", model.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((r["width"].as_u64(), r["views"].as_u64(), r["decoders"].as_bool()), (Some(32), Some(3), Some(true)), "{r}");
+    assert_eq!(r["gaussians"].as_u64(), Some(3 * 32 * r["height"].as_u64().unwrap()), "one Gaussian per input pixel: {r}");
+    assert!(r["steps_per_second"].as_f64().is_some_and(|s| s > 0.0) && r["first_step_seconds"].as_f64().is_some_and(|s| s > 0.0), "{r}");
+    // Every part of the step was timed (the flow term runs: the decoders, TV and flow are on).
+    for part in ["decoder_forward", "render", "losses_backward", "flow", "decoder_backward"] {
+        assert!(r["parts_ms"][part].as_f64().is_some_and(|ms| ms > 0.0), "{part}: {r}");
+    }
+    // Adapters without timestamp queries give no GPU stages; lavapipe has them.
+    if r["adapter"].as_str().is_some_and(|a| a.contains("timestamps")) {
+        assert!(r["gpu_stages_ms"].as_object().is_some_and(|o| o.len() >= 3), "{r}");
+    }
+    let bad = kiln(&["bench", "coherent", fern.to_str().unwrap(), "--resolution", "32", "--steps", "0", "--depth-model", model.to_str().unwrap()]);
+    assert!(!bad.status.success() && error_line(&bad).contains("--steps"), "{}", error_line(&bad));
+}
+
 // `kiln basis --robust` and the point-cloud path (`--point-cloud`, or a file without faces):
 // the same files as `kiln basis`, the robust operator's spectrum (checked against the authors'
 // package on a non-manifold mesh), one-line errors.

@@ -12,6 +12,9 @@ pub enum BenchCommand {
     Raster(RasterArgs),
     /// Training: iterations per second and GPU time per stage of a 3DGS step.
     Fit(FitBenchArgs),
+    /// CoherentGS (`kiln fit --method coherent`): time per part of a step after a warm-up —
+    /// Burn's decoder legs, the render and losses, the host terms — and GPU time per kiln pass.
+    Coherent(crate::coherent::CoherentBenchArgs),
     /// Voxel grid fitting (Vox-E): GPU time per stage of a fit step.
     Voxel(crate::voxel::VoxelBenchArgs),
     /// Spectral geometry: eigensolver and FAUST_r matching times and errors (CPU).
@@ -143,7 +146,7 @@ struct RasterReport {
     timestamps: bool,
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
@@ -155,6 +158,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Raster(args) => raster(args),
         BenchCommand::Fit(args) => fit(args),
+        BenchCommand::Coherent(args) => crate::coherent::bench(args),
         BenchCommand::Voxel(args) => crate::voxel::bench(args),
         BenchCommand::Spectral(args) => crate::spectral::bench(args),
         BenchCommand::LearnedBasis(args) => crate::basis_bench::bench(args),
@@ -163,7 +167,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
 
 /// Stages as reported: the passes of one primitive are summed ("tile sort: scatter" and
 /// "tile sort: count" into "tile sort"; the scan into "bin").
-fn coarse_stage(stage: &str) -> String {
+pub(crate) fn coarse_stage(stage: &str) -> String {
     stage.split(':').next().unwrap_or(stage).trim().to_string()
 }
 

@@ -9,8 +9,48 @@ use kiln_run::plot::{line_plot, Series};
 use kiln_run::{Progress, RunDir};
 use kiln_scene::{Dataset, LoadOptions};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
+
+/// CoherentGS's flags, shared by `kiln fit --method coherent` and `kiln bench coherent`.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct CoherentArgs {
+    /// CoherentGS: ONNX monocular depth model ([1, 3, H, W] RGB in, one map out).
+    #[arg(long)]
+    pub depth_model: Option<PathBuf>,
+    /// CoherentGS: what the depth model outputs, "depth" (FastDepth; default) or "disparity".
+    #[arg(long)]
+    pub depth_model_output: Option<String>,
+    /// CoherentGS: folder of per-view maps <image stem>.png (16-bit) or .npy instead of a model.
+    #[arg(long)]
+    pub depth_dir: Option<PathBuf>,
+    /// CoherentGS: what the --depth-dir maps hold, "disparity" (default) or "depth".
+    #[arg(long)]
+    pub depth_kind: Option<String>,
+    /// CoherentGS: folder of flow files <from stem>_<to stem>.flo or .npy (image file stems of
+    /// the training views) instead of kiln's GPU flow.
+    #[arg(long)]
+    pub flow_dir: Option<PathBuf>,
+    /// CoherentGS ablations: per-Gaussian offsets instead of the decoders; no TV; no flow loss;
+    /// no scale/shift alignment; no supersampled rendering late in training.
+    #[arg(long)]
+    pub no_decoder: bool,
+    #[arg(long)]
+    pub no_tv: bool,
+    #[arg(long)]
+    pub no_flow: bool,
+    #[arg(long)]
+    pub no_align: bool,
+    #[arg(long)]
+    pub no_supersample: bool,
+    /// CoherentGS: decoder widths (ngf) for depth and opacity (default by view count).
+    #[arg(long)]
+    pub depth_ngf: Option<usize>,
+    #[arg(long)]
+    pub opacity_ngf: Option<usize>,
+}
 
 #[derive(Serialize)]
 struct CoherentMetrics<'a> {
@@ -41,21 +81,42 @@ fn parse_kind(s: &str, flag: &str) -> anyhow::Result<MapKind> {
     }
 }
 
-pub fn run(args: FitArgs) -> anyhow::Result<()> {
-    let Some(dataset) = args.dataset.clone() else {
-        bail!("--method coherent needs a dataset folder (2–4 posed images)");
-    };
-    if args.resolution == Some(0) {
+/// The common part of a CoherentGS fit and its benchmark: the scene's sparse views, the
+/// prepared inputs (depth, layers, flow, alignment) and a trainer.
+struct Prepared {
+    ctx: Arc<kiln_gpu::GpuContext>,
+    trainer: CoherentTrainer,
+    config: CoherentConfig,
+    name: String,
+    report: kiln_fit::coherent::prepare::PrepareReport,
+    prepare_seconds: f64,
+}
+
+/// What selects and configures a CoherentGS run besides [`CoherentArgs`].
+struct RunShape<'a> {
+    dataset: &'a Path,
+    resolution: Option<u32>,
+    views: Option<usize>,
+    background: Option<&'a str>,
+    iterations: Option<u32>,
+    seed: u64,
+    sh_degree: u32,
+    checkpoint_every: u32,
+}
+
+fn prepare(shape: &RunShape, args: &CoherentArgs) -> anyhow::Result<Prepared> {
+    let dataset = shape.dataset;
+    if shape.resolution == Some(0) {
         bail!("--resolution must be a positive number of pixels");
     }
-    let views = args.views.unwrap_or(3);
+    let views = shape.views.unwrap_or(3);
     if !(2..=4).contains(&views) {
         bail!("--method coherent needs --views 2, 3 or 4, got {views}");
     }
     let ctx = crate::gpu()?;
-    let background = args.background.as_deref().map(crate::render::parse_background).transpose()?;
-    let opts = LoadOptions { resolution: args.resolution, background: background.map(|v| glam::Vec3::new(v[0], v[1], v[2])), ..Default::default() };
-    let ds = Dataset::load_with(&dataset, &opts)?;
+    let background = shape.background.map(crate::render::parse_background).transpose()?;
+    let opts = LoadOptions { resolution: shape.resolution, background: background.map(|v| glam::Vec3::new(v[0], v[1], v[2])), ..Default::default() };
+    let ds = Dataset::load_with(dataset, &opts)?;
     for w in &ds.warnings {
         eprintln!("kiln: {w}");
     }
@@ -95,24 +156,42 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
     );
 
     let config = CoherentConfig {
-        iterations: args.iters.unwrap_or(13_000),
-        seed: args.seed,
+        iterations: shape.iterations.unwrap_or(13_000),
+        seed: shape.seed,
         use_decoder: !args.no_decoder,
         use_tv: !args.no_tv,
         use_flow: !args.no_flow,
         use_alignment: !args.no_align,
         unit,
-        max_sh_degree: args.sh_degree,
+        max_sh_degree: shape.sh_degree,
         depth_ngf: args.depth_ngf,
         opacity_ngf: args.opacity_ngf,
-        checkpoint_interval: args.checkpoint_every,
+        checkpoint_interval: shape.checkpoint_every,
         supersample_max: if args.no_supersample { 1 } else { CoherentConfig::default().supersample_max },
         ..Default::default()
     };
+    let trainer = CoherentTrainer::new(ctx.clone(), scene, config.clone(), inputs)?;
+    Ok(Prepared { ctx, trainer, config, name, report, prepare_seconds })
+}
+
+pub fn run(args: FitArgs) -> anyhow::Result<()> {
+    let Some(dataset) = args.dataset.clone() else {
+        bail!("--method coherent needs a dataset folder (2–4 posed images)");
+    };
+    let shape = RunShape {
+        dataset: &dataset,
+        resolution: args.resolution,
+        views: args.views,
+        background: args.background.as_deref(),
+        iterations: args.iters,
+        seed: args.seed,
+        sh_degree: args.sh_degree,
+        checkpoint_every: args.checkpoint_every,
+    };
+    let Prepared { ctx, mut trainer, config, name, report, prepare_seconds } = prepare(&shape, &args.coherent)?;
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}-coherent")));
     let run = RunDir::create(&out)?;
     run.write_json("config.json", &config)?;
-    let mut trainer = CoherentTrainer::new(ctx.clone(), scene, config.clone(), inputs)?;
     if args.resume {
         // The inputs above were recomputed (prepare is deterministic); the trained state and
         // the step come from the checkpoint. The decoders' AdamW moments restart.
@@ -133,7 +212,9 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
     while trainer.step < stop {
         let v = trainer.train_step()?;
         if trainer.step % 10 == 0 || trainer.step == stop {
-            progress.set(trainer.step as u64, format!("loss {:.4} psnr {:.2}", v.loss, v.psnr()));
+            // The saturated fractions show a run going off its rays (docs/COHERENTGS.md).
+            let sat = trainer.saturation;
+            progress.set(trainer.step as u64, format!("loss {:.4} psnr {:.2} saturated depth {:.1}% opacity {:.1}%", v.loss, v.psnr(), 100.0 * sat.depth, 100.0 * sat.opacity));
         }
         if config.checkpoint_interval > 0 && trainer.step.is_multiple_of(config.checkpoint_interval) && trainer.step < total {
             run.save_checkpoint(trainer.step as u64, &trainer.checkpoint()?, 2)?;
@@ -193,5 +274,136 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
         m.iterations_per_second,
         file.display()
     );
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct CoherentBenchArgs {
+    /// An LLFF-style dataset folder (2–4 of its views are trained on, as `kiln fit --method coherent`).
+    pub dataset: PathBuf,
+    #[arg(long)]
+    pub resolution: Option<u32>,
+    #[arg(long)]
+    pub views: Option<usize>,
+    /// Length of the schedule the steps are taken from (the decoders' cyclic learning rate and
+    /// the supersampling start follow it).
+    #[arg(long, default_value_t = 13_000)]
+    pub schedule: u32,
+    /// Untimed steps first: Burn compiles and autotunes each kernel on its first calls.
+    #[arg(long, default_value_t = 20)]
+    pub warmup: u32,
+    /// Timed steps.
+    #[arg(long, default_value_t = 50)]
+    pub steps: u32,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub coherent: CoherentArgs,
+}
+
+#[derive(Serialize)]
+struct CoherentBenchReport {
+    adapter: String,
+    dataset: String,
+    width: u32,
+    height: u32,
+    views: usize,
+    gaussians: usize,
+    decoders: bool,
+    warmup: u32,
+    steps: u32,
+    /// The first step alone (Burn's kernel compilation and autotuning included).
+    first_step_seconds: f64,
+    steps_per_second: f64,
+    /// Host wall-clock milliseconds per timed step in each part of the step (`StepTimes`:
+    /// every part ends in a read-back, so it includes the GPU work it queued).
+    parts_ms: BTreeMap<String, f64>,
+    /// Median GPU time per kiln pass (timestamp queries), milliseconds; Burn's kernels are in
+    /// the decoder parts above, not here.
+    gpu_stages_ms: BTreeMap<String, f64>,
+}
+
+fn parts_ms(t: &kiln_fit::coherent::StepTimes) -> BTreeMap<String, f64> {
+    let v = serde_json::to_value(t).unwrap_or_default();
+    v.as_object().map(|o| o.iter().filter_map(|(k, x)| Some((k.clone(), x.as_f64()? * 1e3))).collect()).unwrap_or_default()
+}
+
+/// `kiln bench coherent`: the CoherentGS step at a dataset's size, after a warm-up.
+pub fn bench(args: CoherentBenchArgs) -> anyhow::Result<()> {
+    if args.steps == 0 {
+        bail!("--steps must be at least 1");
+    }
+    let shape = RunShape {
+        dataset: &args.dataset,
+        resolution: args.resolution,
+        views: args.views,
+        background: None,
+        iterations: Some(args.schedule.max(args.warmup + args.steps)),
+        seed: 0,
+        sh_degree: 3,
+        checkpoint_every: 0,
+    };
+    let Prepared { ctx, mut trainer, config, name, .. } = prepare(&shape, &args.coherent)?;
+    let (width, height) = (trainer.scene.train[0].camera.width, trainer.scene.train[0].camera.height);
+    let t0 = Instant::now();
+    trainer.train_step()?;
+    let first_step_seconds = t0.elapsed().as_secs_f64();
+    let progress = Progress::new("warm-up", args.warmup as u64, 1);
+    while trainer.step < args.warmup.max(1) {
+        trainer.train_step()?;
+        progress.set(trainer.step as u64, String::new());
+    }
+    progress.finish();
+    let before = parts_ms(&trainer.times);
+    let mut timer = kiln_gpu::GpuTimer::new(&ctx, 64);
+    let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let t0 = Instant::now();
+    for _ in 0..args.steps {
+        trainer.train_step_timed(Some(&mut timer))?;
+        for s in timer.read(&ctx)? {
+            samples.entry(crate::bench::coarse_stage(&s.stage)).or_default().push(s.ms);
+        }
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    let parts_ms = parts_ms(&trainer.times).into_iter().map(|(k, v)| (k.clone(), (v - before.get(&k).copied().unwrap_or(0.0)) / args.steps as f64)).collect();
+    let report = CoherentBenchReport {
+        adapter: ctx.describe(),
+        dataset: name,
+        width,
+        height,
+        views: trainer.scene.train.len(),
+        gaussians: trainer.gaussians(),
+        decoders: config.use_decoder,
+        warmup: args.warmup,
+        steps: args.steps,
+        first_step_seconds,
+        steps_per_second: args.steps as f64 / seconds,
+        parts_ms,
+        gpu_stages_ms: samples.into_iter().map(|(k, mut v)| (k, crate::bench::median(&mut v))).collect(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("adapter: {}", report.adapter);
+        println!(
+            "{} at {}x{}, {} views, {} Gaussians, {}: {:.2} steps/s (first step {:.1} s)",
+            report.dataset,
+            width,
+            height,
+            report.views,
+            report.gaussians,
+            if report.decoders { "decoders" } else { "free offsets" },
+            report.steps_per_second,
+            report.first_step_seconds
+        );
+        println!("  per step, host clock:");
+        for (part, ms) in &report.parts_ms {
+            println!("    {part:<18} {ms:9.2} ms");
+        }
+        println!("  per step, GPU timestamps (kiln passes):");
+        for (stage, ms) in &report.gpu_stages_ms {
+            println!("    {stage:<18} {ms:9.3} ms");
+        }
+    }
     Ok(())
 }

@@ -55,39 +55,8 @@ pub struct FitArgs {
     /// to 3, --iters to 13,000).
     #[arg(long, default_value = "3dgs")]
     pub method: String,
-    /// CoherentGS: ONNX monocular depth model ([1, 3, H, W] RGB in, one map out).
-    #[arg(long)]
-    pub depth_model: Option<PathBuf>,
-    /// CoherentGS: what the depth model outputs, "depth" (FastDepth; default) or "disparity".
-    #[arg(long)]
-    pub depth_model_output: Option<String>,
-    /// CoherentGS: folder of per-view maps <image stem>.png (16-bit) or .npy instead of a model.
-    #[arg(long)]
-    pub depth_dir: Option<PathBuf>,
-    /// CoherentGS: what the --depth-dir maps hold, "disparity" (default) or "depth".
-    #[arg(long)]
-    pub depth_kind: Option<String>,
-    /// CoherentGS: folder of flow files <from stem>_<to stem>.flo or .npy (image file stems of
-    /// the training views) instead of kiln's GPU flow.
-    #[arg(long)]
-    pub flow_dir: Option<PathBuf>,
-    /// CoherentGS ablations: per-Gaussian offsets instead of the decoders; no TV; no flow loss;
-    /// no scale/shift alignment; no supersampled rendering late in training.
-    #[arg(long)]
-    pub no_decoder: bool,
-    #[arg(long)]
-    pub no_tv: bool,
-    #[arg(long)]
-    pub no_flow: bool,
-    #[arg(long)]
-    pub no_align: bool,
-    #[arg(long)]
-    pub no_supersample: bool,
-    /// CoherentGS: decoder widths (ngf) for depth and opacity (default by view count).
-    #[arg(long)]
-    pub depth_ngf: Option<usize>,
-    #[arg(long)]
-    pub opacity_ngf: Option<usize>,
+    #[command(flatten)]
+    pub coherent: crate::coherent::CoherentArgs,
     /// CoherentGS: frames of the novel-view path render.
     #[arg(long, default_value_t = 30)]
     pub path_frames: u32,

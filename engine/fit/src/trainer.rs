@@ -25,6 +25,9 @@ pub enum FitError {
     Invalid(String),
     #[error("checkpoint: {0}")]
     Checkpoint(String),
+    /// A value of the run became NaN or infinite (the optimization diverged).
+    #[error("training diverged at step {step}: {what}")]
+    Diverged { step: u32, what: String },
 }
 
 /// Parameter groups, in the order of `GpuState::adam`.

@@ -3,7 +3,7 @@
 //! held-out view; training must lower the loss; bad inputs must be clear errors.
 
 use glam::{Mat3, Vec3};
-use kiln_fit::coherent::{CoherentConfig, CoherentInputs, CoherentTrainer, FlowField};
+use kiln_fit::coherent::{CoherentConfig, CoherentInputs, CoherentTrainer, FlowField, Saturation};
 use kiln_fit::{Scene, SceneView};
 use kiln_gpu::GpuContext;
 use kiln_scene::dataset::Image;
@@ -80,7 +80,10 @@ fn pixel_aligned_gaussians_at_true_depth_reproduce_the_views_and_training_lowers
     let s = scene();
     // One loss definition throughout: supersampled steps (k drawn per step, late in training)
     // score a differently filtered render, so they are off here and tested on their own below.
-    let cfg = CoherentConfig { supersample_max: 1, ..small_config(40) };
+    // The scene unit by LLFF's rule (0.75 × the nearest depth), as `kiln fit` sets it: the flow
+    // and TV terms are taken in it, and a unit far from the scene's scale (0.1 here, 40 units
+    // deep) makes the flow term outweigh the images ten times over.
+    let cfg = CoherentConfig { supersample_max: 1, unit: 0.75 * PLANE_Z, ..small_config(40) };
     let mut t = CoherentTrainer::new(ctx.clone(), s.clone(), cfg, inputs(&s, 1.0)).unwrap();
     assert_eq!(t.gaussians(), 3 * (W * H) as usize);
     let (train_m, _) = t.evaluate(&s.train).unwrap();
@@ -117,7 +120,10 @@ fn pull_back_onto_the_plane(supersample_from: f32) -> (f32, f32, Vec<f32>) {
         c.means.iter().map(|m| (m.z - PLANE_Z).abs()).sum::<f32>() / c.means.len() as f32
     };
     let before = err(&mut t);
+    assert_eq!(t.saturation, Saturation::default(), "free offsets start at 0");
     let losses: Vec<f32> = (0..60).map(|_| t.train_step().unwrap().loss).collect();
+    // A 10 % depth error needs offsets far inside the ±50-unit range.
+    assert!(t.saturation.depth < 0.01, "{:?}", t.saturation);
     (before, err(&mut t), losses)
 }
 
@@ -178,6 +184,18 @@ fn checkpoints_resume_where_the_run_left_off() {
     assert_eq!(e.cloud().unwrap().means, before.means);
     let e2 = b.restore(&ck).err().expect("decoder checkpoint into a no-decoder run").to_string();
     assert!(e2.contains("decoders"), "{e2}");
+
+    // A diverged state is an error that says so, never NaN positions handed to the rasterizer:
+    // a NaN decoder weight, and a NaN free offset.
+    let mut nan_ck = ck.clone();
+    let w0 = nan_ck.tensors.iter_mut().find(|(name, _)| name == "decoder.depth.1.0").expect("view 1's first depth weight");
+    w0.1[0] = f32::NAN;
+    let err = e.restore(&nan_ck).err().expect("a NaN decoder weight").to_string();
+    assert!(err.contains("diverged") && err.contains("view 1's depth decoder"), "{err}");
+    let mut nan_ck = b.checkpoint().unwrap();
+    nan_ck.tensors.iter_mut().find(|(name, _)| name == "direct.opacity").unwrap().1[5] = f32::INFINITY;
+    let err = b.restore(&nan_ck).err().expect("an infinite free offset").to_string();
+    assert!(err.contains("diverged") && err.contains("opacity offset of Gaussian 5"), "{err}");
 }
 
 #[test]

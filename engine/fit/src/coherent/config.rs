@@ -16,7 +16,9 @@ pub struct CoherentConfig {
     pub use_flow: bool,
     pub use_alignment: bool,
     /// World length of one unit of the reference's normalized scene (its poses are scaled by
-    /// 1/(0.75·near_min)): 0.75·near_min for LLFF. Scales the depth offsets (50 units).
+    /// 1/(0.75·near_min)): 0.75·near_min for LLFF. Scales the depth offsets (50 units); the
+    /// flow loss and the TV's disparity are taken in it, so the loss terms weigh against each
+    /// other as in the method whatever the dataset's units.
     pub unit: f32,
     /// Δz = offset_units · unit · tanh(decoder) (code: 50).
     pub offset_units: f32,

@@ -35,6 +35,19 @@ pub struct FlowField {
     pub mask: Vec<f32>,
 }
 
+/// d|x|/dx as autograd frameworks take it: sign(x), and 0 at 0. (`f32::signum` gives ±1 at ±0,
+/// which would push flat regions of the TV's disparity — empty background, masked layer
+/// copies — and exactly matched flow positions with a gradient the loss does not have.)
+fn l1_slope(x: f32) -> f32 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
 /// Bilinear sample of a vec3 map at continuous pixel-index coordinates; `None` outside.
 /// Returns the value and the four (index, weight) taps.
 fn bilinear(map: &[Vec3], w: usize, h: usize, x: f32, y: f32) -> Option<(Vec3, [(usize, f32); 4])> {
@@ -57,12 +70,17 @@ fn bilinear(map: &[Vec3], w: usize, h: usize, x: f32, y: f32) -> Option<(Vec3, [
 /// L_flow with `reference` as view i: Σ_j mean over the 3×H×W map of
 /// |warp(X_j, F_i→j) ⊙ M − X_i ⊙ M| (PyTorch's L1 mean). Correspondences that land outside
 /// view j count as masked (the reference samples zeros there, which its mask also excludes).
-/// Gradients go to both views' position maps in `grads`.
-pub fn flow_loss(positions: &[Vec<Vec3>], flows: &[FlowField], reference: usize, grads: &mut [Vec<Vec3>]) -> f32 {
+/// Gradients (d/d world position) go to both views' position maps in `grads`.
+///
+/// The positions are in world units and the loss is taken in the spec's scene unit (world
+/// length `unit`, see [`crate::coherent::CoherentConfig::unit`]): X/unit. An L1 term's gradient
+/// does not shrink with the positions' scale, so without the division the flow term's pull
+/// against the photometric loss would grow with the dataset's units (×13 on LLFF fern).
+pub fn flow_loss(positions: &[Vec<Vec3>], flows: &[FlowField], reference: usize, unit: f32, grads: &mut [Vec<Vec3>]) -> f32 {
     let mut total = 0.0f64;
     for f in flows.iter().filter(|f| f.from == reference && f.to != reference) {
         let (w, h) = (f.width as usize, f.height as usize);
-        let norm = 1.0 / (3.0 * (w * h) as f32);
+        let norm = 1.0 / (3.0 * (w * h) as f32 * unit);
         let (xi, xj) = (&positions[f.from], &positions[f.to]);
         // Per pixel of i: its loss, its gradient on X_i and the taps into X_j.
         let terms: Vec<(f32, usize, Vec3, [(usize, f32); 4])> = (0..w * h)
@@ -76,7 +94,7 @@ pub fn flow_loss(positions: &[Vec<Vec3>], flows: &[FlowField], reference: usize,
                 let (sx, sy) = ((p % w) as f32 + dx, (p / w) as f32 + dy);
                 let (v, taps) = bilinear(xj, w, h, sx, sy)?;
                 let d = (v - xi[p]) * m;
-                let g = Vec3::new(d.x.signum(), d.y.signum(), d.z.signum()) * (m * norm);
+                let g = Vec3::new(l1_slope(d.x), l1_slope(d.y), l1_slope(d.z)) * (m * norm);
                 Some(((d.x.abs() + d.y.abs() + d.z.abs()) * norm, p, g, taps))
             })
             .collect();
@@ -104,14 +122,14 @@ fn tv_accumulate(x: &[f32], channels: usize, w: usize, h: usize, weight: f32, gr
                 if xx + 1 < w && nx > 0.0 {
                     let d = x[i + 1] - x[i];
                     loss += (d.abs() / nx) as f64;
-                    let g = weight * d.signum() / nx;
+                    let g = weight * l1_slope(d) / nx;
                     grad[i + 1] += g;
                     grad[i] -= g;
                 }
                 if y + 1 < h && ny > 0.0 {
                     let d = x[i + w] - x[i];
                     loss += (d.abs() / ny) as f64;
-                    let g = weight * d.signum() / ny;
+                    let g = weight * l1_slope(d) / ny;
                     grad[i + w] += g;
                     grad[i] -= g;
                 }
@@ -122,9 +140,13 @@ fn tv_accumulate(x: &[f32], channels: usize, w: usize, h: usize, weight: f32, gr
 }
 
 /// L_multi = γ·tv(M ⊙ δ) + (1 − γ)·tv(δ) on the rendered disparity δ = 1/(d + 1),
-/// d = depth_sum / (alpha + 1e-6); tv(x) = mean|∂x/∂u| + mean|∂x/∂v|; M ⊙ δ stacks one masked
-/// copy per depth layer (`layers[p]` = the pixel's layer). Returns the loss and adds
+/// d = depth_sum / (alpha + 1e-6) / unit; tv(x) = mean|∂x/∂u| + mean|∂x/∂v|; M ⊙ δ stacks one
+/// masked copy per depth layer (`layers[p]` = the pixel's layer). Returns the loss and adds
 /// dL/d(depth_sum), dL/d(alpha) scaled by `weight`.
+///
+/// d is in the spec's scene unit (world length `unit`): the "+ 1" is one scene unit, so in
+/// world units the disparity of a scene 13 units deep (LLFF fern) would be nearly flat and the
+/// term about 6× weaker than the method's.
 #[allow(clippy::too_many_arguments)]
 pub fn disparity_tv(
     depth_sum: &[f32],
@@ -135,11 +157,12 @@ pub fn disparity_tv(
     w: usize,
     h: usize,
     weight: f32,
+    unit: f32,
     grad_depth: &mut [f32],
     grad_alpha: &mut [f32],
 ) -> f32 {
     let n = w * h;
-    let d: Vec<f32> = (0..n).map(|p| depth_sum[p] / (alpha[p] + 1e-6)).collect();
+    let d: Vec<f32> = (0..n).map(|p| depth_sum[p] / ((alpha[p] + 1e-6) * unit)).collect();
     let disp: Vec<f32> = d.iter().map(|&d| 1.0 / (d + 1.0)).collect();
     let mut g_disp = vec![0.0f32; n];
     let mut loss = tv_accumulate(&disp, 1, w, h, (1.0 - gamma) * weight, &mut g_disp);
@@ -161,11 +184,11 @@ pub fn disparity_tv(
         }
     }
     for p in 0..n {
-        // δ = 1/(d+1), d = D/(A+ε).
+        // δ = 1/(d+1), d = D/((A+ε)·unit).
         let g_d = -g_disp[p] / ((d[p] + 1.0) * (d[p] + 1.0));
         let inv = 1.0 / (alpha[p] + 1e-6);
-        grad_depth[p] += g_d * inv;
-        grad_alpha[p] -= g_d * depth_sum[p] * inv * inv;
+        grad_depth[p] += g_d * inv / unit;
+        grad_alpha[p] -= g_d * depth_sum[p] * inv * inv / unit;
     }
     loss
 }
@@ -205,7 +228,7 @@ pub fn pyramid_l1(image: &[f32], target: &[f32], w: usize, h: usize, c: usize, w
                     let i = (y * lw + x) * c + k;
                     let d = img[i] - tgt[i];
                     loss += wl * d.abs() * norm;
-                    let g = scale * wl * d.signum() * norm / (f * f) as f32;
+                    let g = scale * wl * l1_slope(d) * norm / (f * f) as f32;
                     for yy in y * f..(y + 1) * f {
                         for xx in x * f..(x + 1) * f {
                             grad[(yy * w + xx) * c + k] += g;
@@ -277,6 +300,9 @@ pub fn box_pool_adjoint(grad: &[f32], w: usize, h: usize, c: usize, k: usize) ->
 mod tests {
     use super::*;
 
+    /// A scene unit other than 1, so the tests see where it enters.
+    const UNIT: f32 = 0.8;
+
     fn lcg(seed: &mut u64) -> f32 {
         *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((*seed >> 40) as f32) / (1u64 << 24) as f32
@@ -316,13 +342,13 @@ mod tests {
         };
         let flows = [flow];
         let mut grads = vec![vec![Vec3::ZERO; w * h]; 2];
-        let base = flow_loss(&positions, &flows, 0, &mut grads);
+        let base = flow_loss(&positions, &flows, 0, UNIT, &mut grads);
         let eps = 1e-3f32;
         let loss_at = |v: usize, p: usize, a: usize, delta: f32| {
             let mut moved = positions.clone();
             moved[v][p][a] += delta;
             let mut scratch = vec![vec![Vec3::ZERO; w * h]; 2];
-            flow_loss(&moved, &flows, 0, &mut scratch)
+            flow_loss(&moved, &flows, 0, UNIT, &mut scratch)
         };
         let (mut checked, mut kinked, mut nonzero) = (0, 0, 0);
         for v in 0..2 {
@@ -345,6 +371,17 @@ mod tests {
         assert!(kinked <= (checked + kinked) / 10, "{kinked} of {} coordinates straddle a kink", checked + kinked);
         // Both views' gradients were exercised, not just zeros (masked pixels and taps only).
         assert!(nonzero > checked / 2, "only {nonzero} of {checked} checked gradients are non-zero");
+
+        // In the scene unit: the same scene in world units k× larger (positions and unit × k)
+        // has the same loss, and its gradient per world length is 1/k of this one.
+        let k = 12.7f32;
+        let scaled: Vec<Vec<Vec3>> = positions.iter().map(|v| v.iter().map(|x| *x * k).collect()).collect();
+        let mut grads_k = vec![vec![Vec3::ZERO; w * h]; 2];
+        let loss_k = flow_loss(&scaled, &flows, 0, UNIT * k, &mut grads_k);
+        assert!((loss_k - base).abs() < 1e-5 * base.abs().max(1e-3), "{loss_k} vs {base}");
+        for (a, b) in grads.iter().flatten().zip(grads_k.iter().flatten()) {
+            assert!((*a - *b * k).length() < 1e-5 * (1.0 + a.length()), "{a} vs {b} × {k}");
+        }
     }
 
     #[test]
@@ -356,10 +393,21 @@ mod tests {
         let layers: Vec<u8> = (0..w * h).map(|p| ((p * 7) % 3) as u8).collect();
         let f = |d: &[f32], a: &[f32]| {
             let (mut gd, mut ga) = (vec![0.0; w * h], vec![0.0; w * h]);
-            disparity_tv(d, a, &layers, 3, 0.4, w, h, 5.0, &mut gd, &mut ga)
+            disparity_tv(d, a, &layers, 3, 0.4, w, h, 5.0, UNIT, &mut gd, &mut ga)
         };
         let (mut gd, mut ga) = (vec![0.0; w * h], vec![0.0; w * h]);
-        disparity_tv(&depth, &alpha, &layers, 3, 0.4, w, h, 5.0, &mut gd, &mut ga);
+        let tv = disparity_tv(&depth, &alpha, &layers, 3, 0.4, w, h, 5.0, UNIT, &mut gd, &mut ga);
+        // The same render in world units k× larger (depth and unit × k): the same loss, the
+        // depth gradient per world length 1/k of this one, the alpha gradient unchanged.
+        let k = 12.7f32;
+        let depth_k: Vec<f32> = depth.iter().map(|d| d * k).collect();
+        let (mut gd_k, mut ga_k) = (vec![0.0; w * h], vec![0.0; w * h]);
+        let tv_k = disparity_tv(&depth_k, &alpha, &layers, 3, 0.4, w, h, 5.0, UNIT * k, &mut gd_k, &mut ga_k);
+        assert!((tv - tv_k).abs() < 1e-5 * tv.abs(), "{tv} vs {tv_k}");
+        for p in 0..w * h {
+            assert!((gd[p] - gd_k[p] * k).abs() < 1e-4 * (1.0 + gd[p].abs()), "depth gradient {p}");
+            assert!((ga[p] - ga_k[p]).abs() < 1e-4 * (1.0 + ga[p].abs()), "alpha gradient {p}");
+        }
         let eps = 1e-3;
         for p in [0usize, 9, 20, 41] {
             let mut dp = depth.clone();

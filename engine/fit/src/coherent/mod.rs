@@ -128,6 +128,16 @@ enum Offsets {
 
 use crate::trainer::ShShape;
 
+/// How many Gaussians' offsets sit at the ends of their range: the fraction of pixels whose
+/// selected decoder output has |tanh| > 0.99, for the depth offset (±50 scene units) and the
+/// opacity logit (±100). A saturated tanh passes almost no gradient back, so a run whose
+/// fractions climb has thrown Gaussians off their rays and cannot pull them back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Saturation {
+    pub depth: f32,
+    pub opacity: f32,
+}
+
 /// Wall-clock seconds spent in each part of `train_step`, summed over the steps so far (host
 /// clock; each part ends with a read-back, so the GPU work it queued is included).
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -175,6 +185,8 @@ pub struct CoherentTrainer {
     logits: Vec<f32>,
     pub step: u32,
     pub history: Vec<LogPoint>,
+    /// Of the offsets of the last step (or of construction/restore).
+    pub saturation: Saturation,
     rng: Xoshiro256PlusPlus,
 }
 
@@ -280,6 +292,7 @@ impl CoherentTrainer {
             scene,
             step: 0,
             history: Vec::new(),
+            saturation: Saturation::default(),
             times: StepTimes::default(),
             ctx,
         };
@@ -451,16 +464,26 @@ impl CoherentTrainer {
             Offsets::Decoders { depth, opacity, .. } => {
                 let mut dz = vec![0.0; self.n];
                 let mut lg = vec![0.0; self.n];
+                let mut counts = (0, 0);
                 for v in 0..self.geom.len() {
                     let d = depth[v].forward_host().map_err(nn_err)?;
                     let o = opacity[v].forward_host().map_err(nn_err)?;
-                    self.select(v, &d.values, &o.values, &mut dz, &mut lg);
+                    let c = self.select(v, &d.values, &o.values, &mut dz, &mut lg)?;
+                    counts = (counts.0 + c.0, counts.1 + c.1);
                 }
+                self.set_saturation(counts);
                 (dz, lg)
             }
             Offsets::Direct { depth, opacity, .. } => {
                 let s = self.offset_scale();
-                (depth.iter().map(|t| s * t.tanh()).collect(), opacity.iter().map(|t| self.base_logit + self.config.opacity_gain * t.tanh()).collect())
+                if let Some(p) = depth.iter().chain(opacity.iter()).position(|t| !t.is_finite()) {
+                    let what = format!("the free {} offset of Gaussian {} is {}", if p < depth.len() { "depth" } else { "opacity" }, p % depth.len().max(1), depth.iter().chain(opacity.iter()).nth(p).copied().unwrap_or(f32::NAN));
+                    return Err(FitError::Diverged { step: self.step, what });
+                }
+                let counts = (depth.iter().filter(|t| t.tanh().abs() > 0.99).count(), opacity.iter().filter(|t| t.tanh().abs() > 0.99).count());
+                let out = (depth.iter().map(|t| s * t.tanh()).collect(), opacity.iter().map(|t| self.base_logit + self.config.opacity_gain * t.tanh()).collect());
+                self.set_saturation(counts);
+                out
             }
         };
         self.dz = dz;
@@ -469,16 +492,33 @@ impl CoherentTrainer {
     }
 
     /// Δz(p) = S·tanh(out_layer(p)(p)) and logit α(p) = logit α₀ + G·tanh(outα_layer(p)(p)):
-    /// the spec's Σ_c m_c·tanh(out_c)/Σ_c m_c with one-hot layer masks.
-    fn select(&self, v: usize, depth_out: &[f32], opacity_out: &[f32], dz: &mut [f32], logits: &mut [f32]) {
+    /// the spec's Σ_c m_c·tanh(out_c)/Σ_c m_c with one-hot layer masks. Returns how many of the
+    /// view's pixels have a saturated depth and opacity tanh; a non-finite output is an error
+    /// (the decoders diverged) rather than NaN positions handed to the rasterizer.
+    fn select(&self, v: usize, depth_out: &[f32], opacity_out: &[f32], dz: &mut [f32], logits: &mut [f32]) -> Result<(usize, usize), FitError> {
         let g = &self.geom[v];
         let hw = g.width * g.height;
         let (s, gain) = (self.offset_scale(), self.config.opacity_gain);
+        let (mut sat_d, mut sat_o) = (0, 0);
         for p in 0..hw {
             let c = g.layers[p] as usize;
-            dz[self.first[v] + p] = s * depth_out[c * hw + p].tanh();
-            logits[self.first[v] + p] = self.base_logit + gain * opacity_out[c * hw + p].tanh();
+            let (od, oo) = (depth_out[c * hw + p], opacity_out[c * hw + p]);
+            if !(od.is_finite() && oo.is_finite()) {
+                let what = format!("view {v}'s {} decoder gave {} at pixel {p}", if od.is_finite() { "opacity" } else { "depth" }, if od.is_finite() { oo } else { od });
+                return Err(FitError::Diverged { step: self.step, what });
+            }
+            let (td, to) = (od.tanh(), oo.tanh());
+            sat_d += usize::from(td.abs() > 0.99);
+            sat_o += usize::from(to.abs() > 0.99);
+            dz[self.first[v] + p] = s * td;
+            logits[self.first[v] + p] = self.base_logit + gain * to;
         }
+        Ok((sat_d, sat_o))
+    }
+
+    fn set_saturation(&mut self, counts: (usize, usize)) {
+        let n = self.n.max(1) as f32;
+        self.saturation = Saturation { depth: counts.0 as f32 / n, opacity: counts.1 as f32 / n };
     }
 
     /// Log-scales back to the pixel footprint at the current depth: σ = 1.2·tan(FoVy/2)·z/H =
@@ -531,6 +571,13 @@ impl CoherentTrainer {
 
     /// One training step; returns the image-loss values of the rendered view.
     pub fn train_step(&mut self) -> Result<LossValues, FitError> {
+        self.train_step_timed(None)
+    }
+
+    /// [`Self::train_step`] with GPU timestamps of its kiln passes (render, image loss,
+    /// rasterizer backward, optimizer) written into `timer`; Burn's kernels are not in it (their
+    /// share is `times.decoder_*`).
+    pub fn train_step_timed(&mut self, mut timer: Option<&mut kiln_gpu::GpuTimer>) -> Result<LossValues, FitError> {
         let ctx = self.ctx.clone();
         let step = self.step;
         // One seeded stream per step, so a resumed run draws what the uninterrupted one would.
@@ -551,12 +598,15 @@ impl CoherentTrainer {
         let (mut dz, mut logits) = (vec![0.0; self.n], vec![0.0; self.n]);
         match &self.offsets {
             Offsets::Decoders { depth, opacity, .. } => {
+                let mut counts = (0, 0);
                 for i in 0..views {
                     let d = depth[i].forward_host().map_err(nn_err)?;
                     let o = opacity[i].forward_host().map_err(nn_err)?;
-                    self.select(i, &d.values, &o.values, &mut dz, &mut logits);
+                    let c = self.select(i, &d.values, &o.values, &mut dz, &mut logits)?;
+                    counts = (counts.0 + c.0, counts.1 + c.1);
                     passes.push((d, o));
                 }
+                self.set_saturation(counts);
             }
             Offsets::Direct { .. } => {
                 self.offsets_forward_only()?;
@@ -580,7 +630,7 @@ impl CoherentTrainer {
         // to the image's grid — image, depth and alpha — so the losses see an antialiased
         // render; their gradients go back through the pooling's adjoint.
         let k = self.supersample_factor(step);
-        let fwd = self.renderer.forward(&self.cloud, &losses::supersampled(&cam, k), &settings, None)?;
+        let fwd = self.renderer.forward(&self.cloud, &losses::supersampled(&cam, k), &settings, timer.as_deref_mut())?;
         let pooled = if k > 1 {
             let o = self.renderer.read_output(&fwd)?;
             let ku = k as usize;
@@ -599,7 +649,7 @@ impl CoherentTrainer {
         let grad_color = ctx.zeroed("grad colour", (w * h * 12) as u64);
         let mut enc = ctx.encoder("coherent: loss");
         let l1_weight = 1.0 - self.config.ssim_weight;
-        self.loss.encode(&ctx, &mut enc, pooled_color.as_ref().unwrap_or(&fwd.color), &self.targets[v], cam.width, cam.height, 3, &self.loss_values, Some(&grad_color), None)?;
+        self.loss.encode(&ctx, &mut enc, pooled_color.as_ref().unwrap_or(&fwd.color), &self.targets[v], cam.width, cam.height, 3, &self.loss_values, Some(&grad_color), timer.as_deref_mut())?;
         ctx.submit(enc);
 
         // 3. Pyramid L1 levels and disparity TV on the read-back render.
@@ -615,7 +665,7 @@ impl CoherentTrainer {
         let mut tv = 0.0;
         if self.config.use_tv {
             let gamma = self.config.tv_gamma(step);
-            tv = losses::disparity_tv(&out.depth, &out.alpha, &self.geom[v].layers, self.inputs.layer_count.max(1), gamma, w, h, self.config.tv_weight, &mut g_depth, &mut g_alpha);
+            tv = losses::disparity_tv(&out.depth, &out.alpha, &self.geom[v].layers, self.inputs.layer_count.max(1), gamma, w, h, self.config.tv_weight, self.config.unit, &mut g_depth, &mut g_alpha);
         }
         let (grad_color, gd, ga) = if k > 1 {
             let ku = k as usize;
@@ -628,14 +678,14 @@ impl CoherentTrainer {
             ctx.queue.write_buffer(&grad_color, 0, bytemuck::cast_slice(&g_color));
             (grad_color, ctx.upload("grad depth", &g_depth), ctx.upload("grad alpha", &g_alpha))
         };
-        let grads = self.renderer.backward(&self.cloud, &fwd, &grad_color, &ga, &gd, None)?;
+        let grads = self.renderer.backward(&self.cloud, &fwd, &grad_color, &ga, &gd, timer.as_deref_mut())?;
 
         // 4. GPU Adam on SH rest, scales and rotations.
         let mut enc = ctx.encoder("coherent: update");
         {
             let k = self.cloud.sh_coeffs();
             let shape = ctx.uniform("sh shape", &ShShape { n: self.n as u32, k, _pad: [0; 2] });
-            let mut pass = GpuContext::begin_pass(&mut enc, "optimizer", None);
+            let mut pass = GpuContext::begin_pass(&mut enc, "optimizer", timer.as_deref_mut());
             let bind = self.unpack.bind(&ctx, &[&shape, &grads.sh, &self.grad_dc, &self.grad_rest]);
             self.unpack.dispatch(&mut pass, &bind, (self.n as u32 * k * 3).div_ceil(256));
             if k > 1 {
@@ -650,13 +700,16 @@ impl CoherentTrainer {
         let g_means: Vec<Vec3> = ctx.read(&grads.means, self.n)?;
         let g_logits: Vec<f32> = ctx.read(&grads.opacity_logits, self.n)?;
         let values = ImageLoss::read_values(&ctx, &self.loss_values)?;
+        if let Some(i) = g_means.iter().position(|g| !g.is_finite()).or_else(|| g_logits.iter().position(|g| !g.is_finite())) {
+            return Err(FitError::Diverged { step, what: format!("the rendered view {v}'s gradient of Gaussian {i} is not finite") });
+        }
         let mut g_pos: Vec<Vec<Vec3>> = self.geom.iter().enumerate().map(|(i, g)| g_means[self.first[i]..self.first[i] + g.rays.len()].to_vec()).collect();
         self.times.losses_backward += lap();
         let mut flow = 0.0;
         if self.config.use_flow && !self.inputs.flows.is_empty() {
             let pos = self.positions(&self.dz);
             let mut gf: Vec<Vec<Vec3>> = self.geom.iter().map(|g| vec![Vec3::ZERO; g.rays.len()]).collect();
-            flow = losses::flow_loss(&pos, &self.inputs.flows, reference, &mut gf);
+            flow = losses::flow_loss(&pos, &self.inputs.flows, reference, self.config.unit, &mut gf);
             for (a, b) in g_pos.iter_mut().zip(&gf) {
                 for (x, y) in a.iter_mut().zip(b) {
                     *x += *y * self.config.flow_weight;
