@@ -3,9 +3,10 @@
 //! the splat loss's gradient and its two parts (L_flow2; the moved renders' pull through the
 //! moved centres), their sizes and their cosine with (v_pred − v_gt) (> 0: descending them
 //! lowers the error). Also the predicted opacity on those voxels, how many sampled voxels are
-//! dynamic, and the flow EPE on validation scenes (seeds 950/951, neither training nor test).
+//! dynamic, and the flow EPE on validation scenes (seeds 950, 951, … — `--val-scenes K`, default
+//! 2 — neither training nor test).
 //!
-//! `cargo run -p kiln-occupancy --example occ_flow_diag -- [--quick] [--steps N] [--seed S] [--every K] [--hidden H] [--train-scenes K] [--no-splat]`
+//! `cargo run -p kiln-occupancy --example occ_flow_diag -- [--quick] [--steps N] [--seed S] [--every K] [--hidden H] [--train-scenes K] [--val-scenes K] [--lr X] [--no-splat]`
 
 use kiln_occupancy::grid::UNOBSERVED;
 use kiln_occupancy::loss3d::{class_weights, loss3d};
@@ -47,12 +48,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(k) = value("--train-scenes").transpose()? {
         cfg.train_seeds = (100..100 + k as u64).collect();
     }
+    if let Some(lr) = args.iter().position(|a| a == "--lr").and_then(|i| args.get(i + 1)) {
+        cfg.lr = lr.parse()?;
+    }
     let every = value("--every").transpose()?.unwrap_or(10);
     let ctx = kiln_gpu::GpuContext::shared()?;
     let device = burn_device(&ctx)?;
     let renderer = SplatRenderer::new(ctx.clone())?;
     let backend = GpuSplat { renderer: &renderer };
-    let validation = Sample::many(&cfg, &[950, 951])?;
+    let val_scenes = value("--val-scenes").transpose()?.unwrap_or(2) as u64;
+    let validation = Sample::many(&cfg, &(950..950 + val_scenes).collect::<Vec<_>>())?;
     let mut trainer = Trainer::new(cfg.clone(), &device)?;
     let grid = trainer.train[0].street.grid;
     let classes = trainer.train[0].street.classes.clone();

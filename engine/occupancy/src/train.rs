@@ -89,13 +89,16 @@ impl TrainConfig {
         }
     }
 
-    /// The smallest street (tests): 16×40×6 voxels, 32×18 cameras.
+    /// The smallest street (tests): 16×40×6 voxels, 32×18 cameras. 16 training scenes: with 4
+    /// the 3-D arm's validation flow EPE after 300 steps was 3.11 m/s, with 16 2.63 (zero flow
+    /// 5.67; scenes 950–955). Six test scenes: each holds one to three cars, and their speeds
+    /// (0–15 m/s) make one scene's flow error swing by metres per second.
     pub fn tiny(splat: bool, seed: u64) -> Self {
         TrainConfig {
             dims: [16, 40, 6],
             image: [32, 18],
-            train_seeds: (100..104).collect(),
-            test_seeds: vec![900, 901],
+            train_seeds: (100..116).collect(),
+            test_seeds: (900..906).collect(),
             steps: 100,
             hidden: 6,
             samples: 800,
