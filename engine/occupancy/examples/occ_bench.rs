@@ -1,6 +1,6 @@
 //! The side-by-side benchmark through the library (what `kiln occ bench` prints), for builds
 //! without the whole `kiln` binary: `cargo run -p kiln-occupancy --example occ_bench -- [--quick | --tiny]
-//! [--seeds N] [--steps N] [--lr X] [--json]`.
+//! [--seeds N | --seed-list a,b,..] [--steps N] [--lr X] [--json]`.
 
 use kiln_occupancy::net::burn_device;
 use kiln_occupancy::train::{bench, TrainConfig};
@@ -11,7 +11,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(|v| v.parse::<usize>());
     let quick = args.iter().any(|a| a == "--quick");
-    let seeds: Vec<u64> = (0..value("--seeds").transpose()?.unwrap_or(3) as u64).collect();
+    let mut seeds: Vec<u64> = (0..value("--seeds").transpose()?.unwrap_or(3) as u64).collect();
+    // Explicit network seeds (e.g. more seeds for a table, run beside an earlier 0..N run).
+    if let Some(list) = args.iter().position(|a| a == "--seed-list").and_then(|i| args.get(i + 1)) {
+        seeds = list.split(',').map(|x| x.parse()).collect::<Result<_, _>>()?;
+    }
     let tiny = args.iter().any(|a| a == "--tiny");
     let mut base = if tiny {
         TrainConfig::tiny(false, 0)
