@@ -135,7 +135,7 @@ fn bad_input_gets_clear_errors() {
 fn the_3d_arm_learns_motion_below_the_zero_flow_floor() {
     // The benchmark's regression test for motion: on the tiny street (a car in view in every
     // scene, its displacement between the two depth frames is what shows its velocity) the 3-D
-    // arm, after a short run on the four training scenes, predicts flow on held-out scenes that
+    // arm, after a short run on its 16 training scenes, predicts flow on held-out scenes that
     // is clearly better than predicting zero flow. Before the street kept a car in the grid the
     // held-out scenes held only pedestrians (sub-voxel motion) and nothing was learned.
     let ctx = gpu();
