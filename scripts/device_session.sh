@@ -45,13 +45,13 @@ D=$PWD/.device
 if [ "${SMOKE:-0}" = 1 ]; then
     RASTER_N="20000"; RASTER_ARGS="--width 320 --height 180 --iters 2 --warmup 1"
     BENCH_FIT="--resolution 100 --warmup 20 --iters 5"; BENCH_VOX="--resolution 100 --grid 32 --iters 3"
-    PROBE="--iters 10 --resolution 64"; SMALL="--resolution 64"; CAP=20
+    PROBE="--iters 10 --resolution 64"; SMALL="--resolution 64"; CAP=20; BENCH_COH="--resolution 64 --warmup 1 --steps 2"
     VOX="--resolution 100"; VOXG=(32 32 32); VOXS=(2 2 2); LEGO="--iters 30 --resolution 100"
     OCC="--quick --seeds 1 --steps 2"
 else
     RASTER_N="1000000 3000000"; RASTER_ARGS="--iters 20 --warmup 5"
     BENCH_FIT="--warmup 1000 --iters 100"; BENCH_VOX="--grid 128 --rays 16384"
-    PROBE="--iters 300"; SMALL=""; CAP=13000
+    PROBE="--iters 300"; SMALL=""; CAP=13000; BENCH_COH="--warmup 20 --steps 20"
     VOX="--rays 16384"; VOXG=(128 256 160); VOXS=(4 5 4); LEGO="--iters 30000"
     OCC="--seeds 3 --steps 600"
 fi
@@ -76,6 +76,13 @@ log "bench voxel: rc $?"
 for i in 1 2; do
     timeout $(cap 90) "$bin" basis "$D/shapes/tr_reg_008.off" --learned -k 30 --out "$R/learned_$i" >> "$R/learned.log" 2>&1
     log "learned basis $i: $(tail -1 "$R/learned.log")"
+done
+# Where CoherentGS's step goes at full size, after Burn's autotuning (session 6: on lavapipe the
+# host terms are ms, the Burn decoder legs ~99 % of the step; the H200's 0.85 s/step is unsplit).
+for v in "" --no-decoder; do
+    timeout $(cap 120) "$bin" bench coherent "$D/fern" $BENCH_COH $v --depth-model "$D/models/fastdepth_op13.onnx" --json \
+        > "$R/bench_coherent$v.json" 2> "$R/bench_coherent$v.log"
+    log "bench coherent $v: rc $? $(python3 -c "import json;d=json.load(open('$R/bench_coherent$v.json'));print(d['steps_per_second'],d['parts_ms'])" 2>&1)"
 done
 timeout $(cap 150) "$bin" fit "$D/fern" --method coherent --views 3 $PROBE --path-frames 2 \
     --depth-model "$D/models/fastdepth_op13.onnx" --out "$R/coh_probe" > "$R/coh_probe.log" 2>&1

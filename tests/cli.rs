@@ -338,7 +338,7 @@ fn bench_coherent_reports_every_part_of_the_step() {
     assert_eq!(r["gaussians"].as_u64(), Some(3 * 32 * r["height"].as_u64().unwrap()), "one Gaussian per input pixel: {r}");
     assert!(r["steps_per_second"].as_f64().is_some_and(|s| s > 0.0) && r["first_step_seconds"].as_f64().is_some_and(|s| s > 0.0), "{r}");
     // Every part of the step was timed (the flow term runs: the decoders, TV and flow are on).
-    for part in ["decoder_forward", "render", "losses_backward", "flow", "decoder_backward"] {
+    for part in ["decoder_forward", "render", "host_image_terms", "losses_backward", "flow", "decoder_backward"] {
         assert!(r["parts_ms"][part].as_f64().is_some_and(|ms| ms > 0.0), "{part}: {r}");
     }
     // Adapters without timestamp queries give no GPU stages; lavapipe has them.

@@ -16,6 +16,7 @@
 
 pub mod adamw;
 pub mod basis_net;
+pub mod conv;
 pub mod decoder;
 pub mod device;
 pub mod params;

@@ -88,3 +88,44 @@ fn adamw_steps_lower_a_loss_and_bad_gradients_are_rejected() {
     c.view = 2;
     assert!(ConvDecoder::new(c, &device).is_err());
 }
+
+/// `conv::conv2d_matmul` (the decoder's convolution) is Burn's `conv2d` (stride 1, no padding):
+/// the same output and the same gradients for the input, weights and bias, for 1×1 and 3×3
+/// kernels and non-square sizes.
+#[test]
+fn matmul_convolution_equals_burns_conv2d_forward_and_backward() {
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    use burn::tensor::{Tensor, TensorData};
+    let ctx = GpuContext::shared().unwrap();
+    let device = burn_device(&ctx).unwrap();
+    let mut s = 9u64;
+    let mut random = |n: usize| -> Vec<f32> { (0..n).map(|_| lcg(&mut s)).collect() };
+    for &(c, o, k, h, w) in &[(3usize, 5usize, 3usize, 7usize, 10usize), (4, 2, 1, 5, 3), (6, 4, 3, 3, 3), (2, 3, 3, 1, 1)] {
+        let (hp, wp) = (h + k - 1, w + k - 1);
+        let leaf = |v: Vec<f32>, shape: Vec<usize>| Tensor::<4>::from_data(TensorData::new(v, shape), &device).require_grad();
+        let x = leaf(random(c * hp * wp), vec![1, c, hp, wp]);
+        let wt = leaf(random(o * c * k * k), vec![o, c, k, k]);
+        let b = Tensor::<1>::from_data(TensorData::new(random(o), [o]), &device).require_grad();
+        let upstream = Tensor::<4>::from_data(TensorData::new(random(o * h * w), [1, o, h, w]), &device);
+        let run = |matmul: bool| {
+            let y = if matmul { kiln_nn::conv::conv2d_matmul(x.clone(), wt.clone(), b.clone()) } else { conv2d(x.clone(), wt.clone(), Some(b.clone()), ConvOptions::new([1, 1], [0, 0], [1, 1], 1)) };
+            assert_eq!(y.dims(), [1, o, h, w]);
+            let g = y.clone().mul(upstream.clone()).sum().backward();
+            let host = |t: Tensor<4>| -> Vec<f32> { t.into_data().to_vec().unwrap() };
+            let gb: Vec<f32> = b.grad(&g).unwrap().into_data().to_vec().unwrap();
+            (host(y), host(x.grad(&g).unwrap()), host(wt.grad(&g).unwrap()), gb)
+        };
+        let (a, m) = (run(false), run(true));
+        let close = |p: &[f32], q: &[f32], what: &str| {
+            assert_eq!(p.len(), q.len());
+            let scale = p.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+            let worst = p.iter().zip(q).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(worst <= 1e-5 * scale.max(1.0), "{c}→{o}, k {k}, {h}×{w}: {what} differs by {worst} (scale {scale})");
+        };
+        close(&a.0, &m.0, "output");
+        close(&a.1, &m.1, "input gradient");
+        close(&a.2, &m.2, "weight gradient");
+        close(&a.3, &m.3, "bias gradient");
+    }
+}

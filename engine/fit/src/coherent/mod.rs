@@ -146,7 +146,9 @@ pub struct StepTimes {
     pub decoder_forward: f64,
     /// Positions/opacities to the GPU, render, GPU image loss, render read-back.
     pub render: f64,
-    /// Host pyramid L1 and disparity TV, rasterizer backward, GPU Adam, gradient read-back.
+    /// Host pyramid-L1 levels and disparity TV on the read-back render.
+    pub host_image_terms: f64,
+    /// Gradient upload, rasterizer backward, GPU Adam, gradient read-back.
     pub losses_backward: f64,
     /// Flow loss on world positions and the chain rule to the ray depth (host).
     pub flow: f64,
@@ -667,6 +669,7 @@ impl CoherentTrainer {
             let gamma = self.config.tv_gamma(step);
             tv = losses::disparity_tv(&out.depth, &out.alpha, &self.geom[v].layers, self.inputs.layer_count.max(1), gamma, w, h, self.config.tv_weight, self.config.unit, &mut g_depth, &mut g_alpha);
         }
+        self.times.host_image_terms += lap();
         let (grad_color, gd, ga) = if k > 1 {
             let ku = k as usize;
             (
