@@ -281,8 +281,10 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
 pub struct CoherentBenchArgs {
     /// An LLFF-style dataset folder (2–4 of its views are trained on, as `kiln fit --method coherent`).
     pub dataset: PathBuf,
+    /// Longer image side in pixels (default: the dataset's images, e.g. fern's 504×378).
     #[arg(long)]
     pub resolution: Option<u32>,
+    /// Training views, 2–4 (default 3).
     #[arg(long)]
     pub views: Option<usize>,
     /// Length of the schedule the steps are taken from (the decoders' cyclic learning rate and
@@ -295,6 +297,7 @@ pub struct CoherentBenchArgs {
     /// Timed steps.
     #[arg(long, default_value_t = 50)]
     pub steps: u32,
+    /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
