@@ -276,6 +276,14 @@ impl ConvDecoder {
         Ok(DecoderPass { values: read(&output)?, output })
     }
 
+    /// [`Self::forward_host`] of several decoders with one wait: every forward is queued before
+    /// the first read-back, so the device runs them back to back while the host records the
+    /// next, instead of idling through one read-back per decoder.
+    pub fn forward_host_all<'a>(decoders: impl IntoIterator<Item = &'a ConvDecoder>) -> Result<Vec<DecoderPass>, NnError> {
+        let outputs: Vec<Tensor<4>> = decoders.into_iter().map(ConvDecoder::forward).collect();
+        outputs.into_iter().map(|output| Ok(DecoderPass { values: read(&output)?, output })).collect()
+    }
+
     /// Parameter gradients for dL/d(output) = `grad_output` (host, `[channel][y][x]`).
     pub fn gradients(&self, pass: DecoderPass, grad_output: &[f32]) -> Result<DecoderGrads, NnError> {
         if grad_output.len() != pass.values.len() {

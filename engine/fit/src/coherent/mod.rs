@@ -467,9 +467,10 @@ impl CoherentTrainer {
                 let mut dz = vec![0.0; self.n];
                 let mut lg = vec![0.0; self.n];
                 let mut counts = (0, 0);
-                for v in 0..self.geom.len() {
-                    let d = depth[v].forward_host().map_err(nn_err)?;
-                    let o = opacity[v].forward_host().map_err(nn_err)?;
+                let views = self.geom.len();
+                let mut all = ConvDecoder::forward_host_all(depth.iter().chain(opacity.iter())).map_err(nn_err)?.into_iter();
+                let depth_passes: Vec<_> = all.by_ref().take(views).collect();
+                for (v, (d, o)) in depth_passes.into_iter().zip(all).enumerate() {
                     let c = self.select(v, &d.values, &o.values, &mut dz, &mut lg)?;
                     counts = (counts.0 + c.0, counts.1 + c.1);
                 }
@@ -601,9 +602,9 @@ impl CoherentTrainer {
         match &self.offsets {
             Offsets::Decoders { depth, opacity, .. } => {
                 let mut counts = (0, 0);
-                for i in 0..views {
-                    let d = depth[i].forward_host().map_err(nn_err)?;
-                    let o = opacity[i].forward_host().map_err(nn_err)?;
+                let mut all = ConvDecoder::forward_host_all(depth.iter().chain(opacity.iter())).map_err(nn_err)?.into_iter();
+                let depth_passes: Vec<_> = all.by_ref().take(views).collect();
+                for (i, (d, o)) in depth_passes.into_iter().zip(all).enumerate() {
                     let c = self.select(i, &d.values, &o.values, &mut dz, &mut logits)?;
                     counts = (counts.0 + c.0, counts.1 + c.1);
                     passes.push((d, o));
