@@ -39,12 +39,10 @@ pub struct FlowField {
 /// which would push flat regions of the TV's disparity — empty background, masked layer
 /// copies — and exactly matched flow positions with a gradient the loss does not have.)
 fn l1_slope(x: f32) -> f32 {
-    if x > 0.0 {
-        1.0
-    } else if x < 0.0 {
-        -1.0
-    } else {
+    if x == 0.0 {
         0.0
+    } else {
+        x.signum()
     }
 }
 
@@ -439,6 +437,18 @@ mod tests {
             let fd = (pyramid_l1(&p, &tgt, w, h, c, &weights, 0.8, &mut scratch) - pyramid_l1(&m, &tgt, w, h, c, &weights, 0.8, &mut scratch)) / (2.0 * eps);
             assert!((fd - g[i]).abs() < 1e-3, "pixel {i}: {fd} vs {}", g[i]);
         }
+    }
+
+    /// A flat render (one depth everywhere, one layer) has TV 0 and, as |x| has slope 0 at 0,
+    /// no gradient; a slope of ±1 there would push the flat image's border pixels.
+    #[test]
+    fn flat_disparity_has_no_tv_gradient() {
+        let (w, h) = (5usize, 4usize);
+        let (depth, alpha, layers) = (vec![2.0f32; w * h], vec![1.0f32; w * h], vec![0u8; w * h]);
+        let (mut gd, mut ga) = (vec![0.0; w * h], vec![0.0; w * h]);
+        let tv = disparity_tv(&depth, &alpha, &layers, 1, 0.5, w, h, 5.0, UNIT, &mut gd, &mut ga);
+        assert_eq!(tv, 0.0);
+        assert!(gd.iter().chain(&ga).all(|g| *g == 0.0), "{gd:?} {ga:?}");
     }
 
     #[test]
