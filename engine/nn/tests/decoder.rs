@@ -129,3 +129,40 @@ fn matmul_convolution_equals_burns_conv2d_forward_and_backward() {
         close(&a.3, &m.3, "bias gradient");
     }
 }
+
+/// AdamW runs one update on all parameters concatenated; it must be PyTorch's AdamW applied to
+/// each tensor (computed here on the host in f64), over several steps and learning rates.
+#[test]
+fn adamw_on_concatenated_parameters_is_the_per_tensor_update() {
+    use burn::tensor::{Tensor, TensorData};
+    let ctx = GpuContext::shared().unwrap();
+    let device = burn_device(&ctx).unwrap();
+    let shapes = [[2usize, 3usize], [4, 1], [1, 5]];
+    let mut s = 21u64;
+    let mut host: Vec<Vec<f64>> = shapes.iter().map(|sh| (0..sh[0] * sh[1]).map(|_| lcg(&mut s) as f64).collect()).collect();
+    let mut params: Vec<Tensor<2>> = host.iter().zip(&shapes).map(|(v, sh)| Tensor::from_data(TensorData::new(v.iter().map(|x| *x as f32).collect::<Vec<_>>(), *sh), &device).require_grad()).collect();
+    let mut opt = kiln_nn::AdamW::<2>::new();
+    let (b1, b2, eps, wd) = (opt.beta1, opt.beta2, opt.eps, opt.weight_decay);
+    let mut moments: Vec<(Vec<f64>, Vec<f64>)> = host.iter().map(|v| (vec![0.0; v.len()], vec![0.0; v.len()])).collect();
+    for (t, lr) in [1e-2, 3e-2, 1e-3].into_iter().enumerate() {
+        let grads_host: Vec<Vec<f64>> = host.iter().map(|v| v.iter().map(|_| lcg(&mut s) as f64).collect()).collect();
+        let grads = grads_host.iter().zip(&shapes).map(|(g, sh)| Tensor::from_data(TensorData::new(g.iter().map(|x| *x as f32).collect::<Vec<_>>(), *sh), &device)).collect();
+        params = opt.step(lr, params, grads);
+        let (bc1, bc2) = (1.0 - b1.powi(t as i32 + 1), 1.0 - b2.powi(t as i32 + 1));
+        for ((p, g), (m, v)) in host.iter_mut().zip(&grads_host).zip(&mut moments) {
+            for i in 0..p.len() {
+                m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+                v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+                p[i] = p[i] * (1.0 - lr * wd) - lr * (m[i] / bc1) / ((v[i] / bc2).sqrt() + eps);
+            }
+        }
+    }
+    assert_eq!(opt.steps(), 3);
+    for ((p, want), sh) in params.iter().zip(&host).zip(&shapes) {
+        assert_eq!(p.dims(), *sh);
+        let got: Vec<f32> = p.clone().into_data().to_vec().unwrap();
+        for (a, b) in got.iter().zip(want) {
+            assert!((*a as f64 - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+}
