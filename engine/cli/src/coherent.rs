@@ -11,7 +11,6 @@ use kiln_scene::{Dataset, LoadOptions};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// CoherentGS's flags, shared by `kiln fit --method coherent` and `kiln bench coherent`.
@@ -84,9 +83,7 @@ fn parse_kind(s: &str, flag: &str) -> anyhow::Result<MapKind> {
 /// The common part of a CoherentGS fit and its benchmark: the scene's sparse views, the
 /// prepared inputs (depth, layers, flow, alignment) and a trainer.
 struct Prepared {
-    ctx: Arc<kiln_gpu::GpuContext>,
     trainer: CoherentTrainer,
-    config: CoherentConfig,
     name: String,
     report: kiln_fit::coherent::prepare::PrepareReport,
     prepare_seconds: f64,
@@ -170,8 +167,8 @@ fn prepare(shape: &RunShape, args: &CoherentArgs) -> anyhow::Result<Prepared> {
         supersample_max: if args.no_supersample { 1 } else { CoherentConfig::default().supersample_max },
         ..Default::default()
     };
-    let trainer = CoherentTrainer::new(ctx.clone(), scene, config.clone(), inputs)?;
-    Ok(Prepared { ctx, trainer, config, name, report, prepare_seconds })
+    let trainer = CoherentTrainer::new(ctx, scene, config, inputs)?;
+    Ok(Prepared { trainer, name, report, prepare_seconds })
 }
 
 pub fn run(args: FitArgs) -> anyhow::Result<()> {
@@ -188,7 +185,8 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
         sh_degree: args.sh_degree,
         checkpoint_every: args.checkpoint_every,
     };
-    let Prepared { ctx, mut trainer, config, name, report, prepare_seconds } = prepare(&shape, &args.coherent)?;
+    let Prepared { mut trainer, name, report, prepare_seconds } = prepare(&shape, &args.coherent)?;
+    let (ctx, config) = (trainer.context().clone(), trainer.config.clone());
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}-coherent")));
     let run = RunDir::create(&out)?;
     run.write_json("config.json", &config)?;
@@ -326,11 +324,6 @@ struct CoherentBenchReport {
     gpu_stages_ms: BTreeMap<String, f64>,
 }
 
-fn parts_ms(t: &kiln_fit::coherent::StepTimes) -> BTreeMap<String, f64> {
-    let v = serde_json::to_value(t).unwrap_or_default();
-    v.as_object().map(|o| o.iter().filter_map(|(k, x)| Some((k.clone(), x.as_f64()? * 1e3))).collect()).unwrap_or_default()
-}
-
 /// `kiln bench coherent`: the CoherentGS step at a dataset's size, after a warm-up.
 pub fn bench(args: CoherentBenchArgs) -> anyhow::Result<()> {
     if args.steps == 0 {
@@ -346,7 +339,8 @@ pub fn bench(args: CoherentBenchArgs) -> anyhow::Result<()> {
         sh_degree: 3,
         checkpoint_every: 0,
     };
-    let Prepared { ctx, mut trainer, config, name, .. } = prepare(&shape, &args.coherent)?;
+    let Prepared { mut trainer, name, .. } = prepare(&shape, &args.coherent)?;
+    let ctx = trainer.context().clone();
     let (width, height) = (trainer.scene.train[0].camera.width, trainer.scene.train[0].camera.height);
     let t0 = Instant::now();
     trainer.train_step()?;
@@ -357,7 +351,7 @@ pub fn bench(args: CoherentBenchArgs) -> anyhow::Result<()> {
         progress.set(trainer.step as u64, String::new());
     }
     progress.finish();
-    let before = parts_ms(&trainer.times);
+    let before = trainer.times.clone();
     let mut timer = kiln_gpu::GpuTimer::new(&ctx, 64);
     let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let t0 = Instant::now();
@@ -368,7 +362,7 @@ pub fn bench(args: CoherentBenchArgs) -> anyhow::Result<()> {
         }
     }
     let seconds = t0.elapsed().as_secs_f64();
-    let parts_ms = parts_ms(&trainer.times).into_iter().map(|(k, v)| (k.clone(), (v - before.get(&k).copied().unwrap_or(0.0)) / args.steps as f64)).collect();
+    let parts_ms = trainer.times.parts().into_iter().zip(before.parts()).map(|((part, after), (_, before))| (part.to_string(), 1e3 * (after - before) / args.steps as f64)).collect();
     let report = CoherentBenchReport {
         adapter: ctx.describe(),
         dataset: name,
@@ -376,7 +370,7 @@ pub fn bench(args: CoherentBenchArgs) -> anyhow::Result<()> {
         height,
         views: trainer.scene.train.len(),
         gaussians: trainer.gaussians(),
-        decoders: config.use_decoder,
+        decoders: trainer.config.use_decoder,
         warmup: args.warmup,
         steps: args.steps,
         first_step_seconds,

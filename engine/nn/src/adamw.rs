@@ -73,7 +73,7 @@ impl<const D: usize> AdamW<D> {
             .into_iter()
             .map(|shape| {
                 let n: usize = shape.iter().product();
-                let t = p.clone().slice([offset..offset + n]).reshape(shape);
+                let t = p.clone().slice(offset..offset + n).reshape(shape);
                 offset += n;
                 // A fresh leaf: the update's own ops are not part of the next step's graph.
                 t.detach().require_grad()

@@ -22,7 +22,7 @@ use glam::Vec3;
 use kiln_gpu::adam::{AdamConfig, AdamGroup, AdamSnapshot};
 use kiln_run::Checkpoint;
 use kiln_gpu::{GpuContext, Kernel};
-use kiln_nn::{ConvDecoder, CyclicLr, DecoderConfig};
+use kiln_nn::{ConvDecoder, CyclicLr, DecoderConfig, DecoderPass};
 use kiln_splat::loss::{ImageLoss, LossConfig, LossValues};
 use kiln_splat::{sh_coeffs, GaussianCloud, GpuCloud, RenderOutput, RenderSettings};
 use rand::rngs::Xoshiro256PlusPlus;
@@ -154,6 +154,20 @@ pub struct StepTimes {
     pub flow: f64,
     /// dL/d(decoder output) to Burn, decoder backward and AdamW (the host → Burn leg).
     pub decoder_backward: f64,
+}
+
+impl StepTimes {
+    /// Every part by its field name, in step order.
+    pub fn parts(&self) -> [(&'static str, f64); 6] {
+        [
+            ("decoder_forward", self.decoder_forward),
+            ("render", self.render),
+            ("host_image_terms", self.host_image_terms),
+            ("losses_backward", self.losses_backward),
+            ("flow", self.flow),
+            ("decoder_backward", self.decoder_backward),
+        ]
+    }
 }
 
 pub struct CoherentTrainer {
@@ -462,36 +476,43 @@ impl CoherentTrainer {
 
     /// Δz and opacity logits from the current parameters (no graph kept).
     fn offsets_forward_only(&mut self) -> Result<(), FitError> {
-        let (dz, logits) = match &self.offsets {
+        self.offsets_forward().map(drop)
+    }
+
+    /// Sets Δz, the opacity logits and their saturation from the current parameters. Returns
+    /// the decoders' passes per view (depth, opacity), whose graphs their backward needs; none
+    /// for free offsets.
+    fn offsets_forward(&mut self) -> Result<Vec<(DecoderPass, DecoderPass)>, FitError> {
+        let (mut dz, mut logits) = (vec![0.0; self.n], vec![0.0; self.n]);
+        let mut passes = Vec::new();
+        let counts = match &self.offsets {
             Offsets::Decoders { depth, opacity, .. } => {
-                let mut dz = vec![0.0; self.n];
-                let mut lg = vec![0.0; self.n];
                 let mut counts = (0, 0);
-                let views = self.geom.len();
                 let mut all = ConvDecoder::forward_host_all(depth.iter().chain(opacity.iter())).map_err(nn_err)?.into_iter();
-                let depth_passes: Vec<_> = all.by_ref().take(views).collect();
+                let depth_passes: Vec<_> = all.by_ref().take(self.geom.len()).collect();
                 for (v, (d, o)) in depth_passes.into_iter().zip(all).enumerate() {
-                    let c = self.select(v, &d.values, &o.values, &mut dz, &mut lg)?;
+                    let c = self.select(v, &d.values, &o.values, &mut dz, &mut logits)?;
                     counts = (counts.0 + c.0, counts.1 + c.1);
+                    passes.push((d, o));
                 }
-                self.set_saturation(counts);
-                (dz, lg)
+                counts
             }
             Offsets::Direct { depth, opacity, .. } => {
-                let s = self.offset_scale();
-                if let Some(p) = depth.iter().chain(opacity.iter()).position(|t| !t.is_finite()) {
-                    let what = format!("the free {} offset of Gaussian {} is {}", if p < depth.len() { "depth" } else { "opacity" }, p % depth.len().max(1), depth.iter().chain(opacity.iter()).nth(p).copied().unwrap_or(f32::NAN));
-                    return Err(FitError::Diverged { step: self.step, what });
+                if let Some((i, t)) = depth.iter().chain(opacity.iter()).enumerate().find(|(_, t)| !t.is_finite()) {
+                    let (kind, gaussian) = if i < depth.len() { ("depth", i) } else { ("opacity", i - depth.len()) };
+                    return Err(FitError::Diverged { step: self.step, what: format!("the free {kind} offset of Gaussian {gaussian} is {t}") });
                 }
-                let counts = (depth.iter().filter(|t| t.tanh().abs() > 0.99).count(), opacity.iter().filter(|t| t.tanh().abs() > 0.99).count());
-                let out = (depth.iter().map(|t| s * t.tanh()).collect(), opacity.iter().map(|t| self.base_logit + self.config.opacity_gain * t.tanh()).collect());
-                self.set_saturation(counts);
-                out
+                let s = self.offset_scale();
+                dz = depth.iter().map(|t| s * t.tanh()).collect();
+                logits = opacity.iter().map(|t| self.base_logit + self.config.opacity_gain * t.tanh()).collect();
+                (depth.iter().filter(|t| t.tanh().abs() > 0.99).count(), opacity.iter().filter(|t| t.tanh().abs() > 0.99).count())
             }
         };
+        let n = self.n.max(1) as f32;
+        self.saturation = Saturation { depth: counts.0 as f32 / n, opacity: counts.1 as f32 / n };
         self.dz = dz;
         self.logits = logits;
-        Ok(())
+        Ok(passes)
     }
 
     /// Δz(p) = S·tanh(out_layer(p)(p)) and logit α(p) = logit α₀ + G·tanh(outα_layer(p)(p)):
@@ -519,10 +540,6 @@ impl CoherentTrainer {
         Ok((sat_d, sat_o))
     }
 
-    fn set_saturation(&mut self, counts: (usize, usize)) {
-        let n = self.n.max(1) as f32;
-        self.saturation = Saturation { depth: counts.0 as f32 / n, opacity: counts.1 as f32 / n };
-    }
 
     /// Log-scales back to the pixel footprint at the current depth: σ = 1.2·tan(FoVy/2)·z/H =
     /// 0.6·z/fy.
@@ -597,28 +614,7 @@ impl CoherentTrainer {
         };
 
         // 1. Offsets and opacities, with the decoders' graphs kept for their backward.
-        let mut passes = Vec::new();
-        let (mut dz, mut logits) = (vec![0.0; self.n], vec![0.0; self.n]);
-        match &self.offsets {
-            Offsets::Decoders { depth, opacity, .. } => {
-                let mut counts = (0, 0);
-                let mut all = ConvDecoder::forward_host_all(depth.iter().chain(opacity.iter())).map_err(nn_err)?.into_iter();
-                let depth_passes: Vec<_> = all.by_ref().take(views).collect();
-                for (i, (d, o)) in depth_passes.into_iter().zip(all).enumerate() {
-                    let c = self.select(i, &d.values, &o.values, &mut dz, &mut logits)?;
-                    counts = (counts.0 + c.0, counts.1 + c.1);
-                    passes.push((d, o));
-                }
-                self.set_saturation(counts);
-            }
-            Offsets::Direct { .. } => {
-                self.offsets_forward_only()?;
-                dz.clone_from(&self.dz);
-                logits.clone_from(&self.logits);
-            }
-        }
-        self.dz = dz;
-        self.logits = logits;
+        let passes = self.offsets_forward()?;
         self.times.decoder_forward += lap();
         self.upload_geometry();
 
@@ -689,7 +685,7 @@ impl CoherentTrainer {
         {
             let k = self.cloud.sh_coeffs();
             let shape = ctx.uniform("sh shape", &ShShape { n: self.n as u32, k, _pad: [0; 2] });
-            let mut pass = GpuContext::begin_pass(&mut enc, "optimizer", timer.as_deref_mut());
+            let mut pass = GpuContext::begin_pass(&mut enc, "optimizer", timer);
             let bind = self.unpack.bind(&ctx, &[&shape, &grads.sh, &self.grad_dc, &self.grad_rest]);
             self.unpack.dispatch(&mut pass, &bind, (self.n as u32 * k * 3).div_ceil(256));
             if k > 1 {
