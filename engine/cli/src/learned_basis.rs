@@ -48,10 +48,19 @@ pub struct BasisTrainArgs {
     pub layers: usize,
     #[arg(long, default_value_t = 5e-4)]
     pub lr: f64,
+    /// Let the learning rate fall along a half cosine to this value at the last step (default:
+    /// constant).
+    #[arg(long)]
+    pub lr_final: Option<f64>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[arg(long, default_value_t = 200)]
     pub checkpoint_every: u32,
+    /// Start from this model's parameters (fine-tuning, e.g. the shipped model on your own
+    /// shapes). The network's shape (width, layers, K) is then the model's: --width, --layers
+    /// and -k are ignored.
+    #[arg(long, value_name = "MODEL.kbasis")]
+    pub init: Option<PathBuf>,
     /// Continue from the run folder's last checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -84,12 +93,23 @@ fn shape_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 pub fn train(args: BasisTrainArgs) -> anyhow::Result<()> {
     let files = shape_files(&args.shapes)?;
     let clouds: Vec<Vec<[f64; 3]>> = files.iter().map(|f| Ok(PointCloud::read(f)?.positions)).collect::<anyhow::Result<_>>()?;
+    if let Some(lr_final) = args.lr_final {
+        if !(lr_final > 0.0 && lr_final.is_finite()) {
+            bail!("--lr-final {lr_final}: the final learning rate must be positive");
+        }
+    }
+    let init = args.init.as_deref().map(BasisModel::load).transpose()?;
+    let net = match &init {
+        Some(model) => kiln_nn::BasisNetConfig { seed: args.seed, ..model.config.net.clone() },
+        None => kiln_nn::BasisNetConfig { width: args.width, layers: args.layers, basis: args.k, seed: args.seed, ffn: 2 * args.width, ..Default::default() },
+    };
     let config = LearnConfig {
-        net: kiln_nn::BasisNetConfig { width: args.width, layers: args.layers, basis: args.k, seed: args.seed, ffn: 2 * args.width, ..Default::default() },
+        net,
         probes: ProbeConfig { count: args.probes, seed: args.seed, ..Default::default() },
         points: args.points,
         steps: args.steps,
         lr: args.lr,
+        lr_final: args.lr_final,
         seed: args.seed,
         ..Default::default()
     };
@@ -97,6 +117,10 @@ pub fn train(args: BasisTrainArgs) -> anyhow::Result<()> {
     let device = kiln_nn::burn_device(&ctx)?;
     let run = RunDir::create(&args.out)?;
     let mut trainer = BasisTrainer::new(&device, &clouds, config.clone())?;
+    if let (Some(model), Some(path)) = (&init, &args.init) {
+        trainer.net.set_parameters_host(&model.parameters).with_context(|| format!("{}: cannot start from this model", path.display()))?;
+        eprintln!("kiln: starting from {} ({} steps trained; width {}, {} layers, K = {})", path.display(), model.steps, model.config.net.width, model.config.net.layers, model.config.net.basis);
+    }
     if args.resume {
         match run.latest_checkpoint()? {
             Some((step, ck)) => {
@@ -109,7 +133,7 @@ pub fn train(args: BasisTrainArgs) -> anyhow::Result<()> {
             None => eprintln!("kiln: no checkpoint in {}, starting fresh", args.out.display()),
         }
     }
-    run.write_json("config.json", &serde_json::json!({ "shapes": files, "learn": config }))?;
+    run.write_json("config.json", &serde_json::json!({ "shapes": files, "learn": config, "init": args.init }))?;
     let progress = Progress::new("basis-train", args.steps as u64, trainer.step as u64);
     let started = Instant::now();
     let checkpoint = |trainer: &BasisTrainer| -> anyhow::Result<()> {

@@ -218,6 +218,20 @@ impl BasisNet {
         Ok(())
     }
 
+    /// Backward from a gradient of the loss with respect to the network's output `r`
+    /// (`[n, K]`, row-major, computed elsewhere — the trainer's host-side nested loss), then one
+    /// AdamW step as [`Self::step`]: the backward of `sum(r ⊙ dL/dr)` is exactly the chain rule
+    /// from dL/dr into the parameters.
+    pub fn step_from_output_gradient(&mut self, r: Tensor<2>, d_loss_d_r: Vec<f32>, lr: f64, clip: f64) -> Result<(), NnError> {
+        let dims = r.dims();
+        if d_loss_d_r.len() != dims[0] * dims[1] {
+            return Err(NnError::Shape(format!("a gradient of {} values for a {}×{} output", d_loss_d_r.len(), dims[0], dims[1])));
+        }
+        let g = upload(d_loss_d_r, dims, &r.device());
+        let surrogate = r.mul(g).sum();
+        self.step(surrogate, lr, clip)
+    }
+
     /// Every parameter on the host: matrices, then vectors (the checkpoint and `assets/` order).
     pub fn parameters_host(&self) -> Result<Vec<Vec<f32>>, NnError> {
         let mut out = self.matrices.to_host()?;

@@ -6,7 +6,7 @@
 
 use crate::error::{Result, SpectralError};
 use crate::learned::{normalize_to_unit_sphere, probes, ProbeConfig, Projection, Smoothing};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use faer::Mat;
 use kiln_nn::{BasisNet, BasisNetConfig};
 use std::path::Path;
@@ -23,6 +23,11 @@ pub struct LearnConfig {
     pub points: usize,
     pub steps: u32,
     pub lr: f64,
+    /// The learning rate at the last step: the rate falls from `lr` to this along a half
+    /// cosine (None: constant). Fresh probes every step make the gradient noisy; a falling rate
+    /// lets the basis settle.
+    #[serde(default)]
+    pub lr_final: Option<f64>,
     /// Gradient clipping by value (the reference's 0.01).
     pub clip: f64,
     /// Learn a density (the paper) or project uniformly (the oracle's setting).
@@ -32,7 +37,20 @@ pub struct LearnConfig {
 
 impl Default for LearnConfig {
     fn default() -> Self {
-        LearnConfig { net: BasisNetConfig::default(), probes: ProbeConfig { count: 128, ..Default::default() }, points: 1000, steps: 2000, lr: 5e-4, clip: 0.01, density: true, seed: 0 }
+        LearnConfig { net: BasisNetConfig::default(), probes: ProbeConfig { count: 128, ..Default::default() }, points: 1000, steps: 2000, lr: 5e-4, lr_final: None, clip: 0.01, density: true, seed: 0 }
+    }
+}
+
+impl LearnConfig {
+    /// The learning rate of step `step` (0-based) of `steps`.
+    pub fn learning_rate(&self, step: u32) -> f64 {
+        match self.lr_final {
+            None => self.lr,
+            Some(last) => {
+                let t = (step as f64 / (self.steps.max(2) - 1) as f64).min(1.0);
+                last + (self.lr - last) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+            }
+        }
     }
 }
 
@@ -93,19 +111,6 @@ pub struct BasisTrainer {
     pub history: Vec<f64>,
 }
 
-fn to_tensor(m: &Mat<f64>, device: &Device) -> Tensor<2> {
-    let v: Vec<f32> = (0..m.nrows()).flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)] as f32)).collect();
-    Tensor::from_data(TensorData::new(v, [m.nrows(), m.ncols()]), device)
-}
-
-fn read(t: Tensor<1>) -> Result<f64> {
-    let v = t
-        .try_into_data()
-        .map_err(|e| SpectralError::invalid("basis network", format!("the loss failed on the GPU: {e:?}")))?
-        .try_to_vec::<f32>().map_err(|e| SpectralError::invalid("basis network", format!("reading the loss back failed: {e:?}")))?;
-    Ok(v[0] as f64)
-}
-
 fn nn_err(e: kiln_nn::NnError) -> SpectralError {
     SpectralError::invalid("basis network", e.to_string())
 }
@@ -131,17 +136,36 @@ impl BasisTrainer {
     }
 
     /// One step on the next shape (round robin) with fresh probes; returns the loss.
+    ///
+    /// The network runs on the device; its output comes back to the host, where the nested loss
+    /// and its gradient are computed in f64 ([`crate::learned::nested_loss_and_gradient`]), and
+    /// the gradient goes back into Burn's backward. As Burn tensor operations the loss was a
+    /// chain of hundreds of tiny kernels per step (launch-bound: seconds per step on lavapipe
+    /// and over a second on an H200), for arithmetic that takes milliseconds on the host.
     pub fn train_step(&mut self) -> Result<f64> {
         let shape = &self.shapes[self.step as usize % self.shapes.len()];
         let cfg = ProbeConfig { seed: self.config.probes.seed ^ self.config.seed.rotate_left(17) ^ (self.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), ..self.config.probes.clone() };
         let f = probes(&shape.smoothing, &cfg);
         let r = self.net.forward_host_points(&shape.points);
-        let (loss, _) = kiln_nn::basis_net::nested_loss(r, to_tensor(&f, self.net.device()), self.config.density);
-        let value = read(loss.clone())?;
+        let [n, k] = r.dims();
+        let raw = r
+            .clone()
+            .try_into_data()
+            .map_err(|e| SpectralError::invalid("basis network", format!("the network failed on the GPU: {e:?}")))?
+            .try_to_vec::<f32>()
+            .map_err(|e| SpectralError::invalid("basis network", format!("reading the network output failed: {e:?}")))?;
+        if let Some(bad) = raw.iter().position(|v| !v.is_finite()) {
+            return Err(SpectralError::invalid("basis training", format!("the network output became {} at step {} (point {}, function {})", raw[bad], self.step, bad / k, bad % k)));
+        }
+        let r_host = Mat::<f64>::from_fn(n, k, |i, j| raw[i * k + j] as f64);
+        let projection = if self.config.density { Projection::Density } else { Projection::Euclidean };
+        let (loss, grad) = crate::learned::nested_loss_and_gradient(r_host.as_ref(), f.as_ref(), projection)?;
+        let value = loss.loss;
         if !value.is_finite() {
             return Err(SpectralError::invalid("basis training", format!("the loss became {value} at step {}", self.step)));
         }
-        self.net.step(loss, self.config.lr, self.config.clip).map_err(nn_err)?;
+        let grad: Vec<f32> = (0..n).flat_map(|i| (0..k).map(move |j| (i, j))).map(|(i, j)| grad[(i, j)] as f32).collect();
+        self.net.step_from_output_gradient(r, grad, self.config.learning_rate(self.step), self.config.clip).map_err(nn_err)?;
         self.step += 1;
         self.history.push(value);
         Ok(value)

@@ -354,3 +354,136 @@ pub fn subspace_alignment(a: MatRef<'_, f64>, b: MatRef<'_, f64>, k: usize, mass
     let total: f64 = qa.iter().flat_map(|x| qb.iter().map(move |y| (0..x.len()).map(|i| x[i] * mass[i] * y[i]).sum::<f64>().powi(2))).sum();
     total / k.max(1) as f64
 }
+
+/// The nested loss of [`nested_loss_incremental`] and its exact gradient with respect to the
+/// raw basis `r`, by reverse mode through the same M-weighted Gram–Schmidt pass, in f64 on the
+/// host.
+///
+/// Why on the host: written as tensor operations the pass is a chain of ~10 small kernels per
+/// basis column (K = 32: hundreds per step, each waiting for the last), launch-bound on every
+/// device, while the arithmetic is only O(nK² + nKP). The trainer runs the network on the GPU,
+/// reads `r` back, calls this, and feeds the gradient into Burn's backward as dL/dr.
+///
+/// The reverse pass keeps the forward's intermediate vectors (three per column) and rebuilds
+/// the probes' residuals backwards (`res_k = res_{k+1} + q_k c_k`), so its memory is that of
+/// the forward.
+pub fn nested_loss_and_gradient(r: MatRef<'_, f64>, f: MatRef<'_, f64>, projection: Projection) -> Result<(NestedLoss, Mat<f64>)> {
+    check_shapes(r, f)?;
+    let (n, kmax, nf) = (r.nrows(), r.ncols(), f.ncols());
+    let w = projection_weights(r, projection);
+    let dot = |a: &[f64], b: &[f64]| -> f64 { a.iter().zip(b).map(|(x, y)| x * y).sum() };
+    let dot_m = |a: &[f64], b: &[f64]| -> f64 { (0..n).map(|i| a[i] * w[i] * b[i]).sum() };
+
+    // Forward, keeping per column: the input and the vector after each of the two
+    // orthogonalization passes, their coefficients, the norm and the probes' coefficients.
+    struct Column {
+        v: [Vec<f64>; 3],
+        a: [Vec<f64>; 2],
+        norm: f64,
+        c: Vec<f64>,
+    }
+    let mut q: Vec<Vec<f64>> = Vec::with_capacity(kmax);
+    let mut columns: Vec<Column> = Vec::with_capacity(kmax);
+    let mut residual: Vec<Vec<f64>> = (0..nf).map(|j| (0..n).map(|i| f[(i, j)]).collect()).collect();
+    let mut per_k = Vec::with_capacity(kmax);
+    for k in 0..kmax {
+        let v0: Vec<f64> = (0..n).map(|i| r[(i, k)]).collect();
+        let mut vs = vec![v0];
+        let mut coefficients = Vec::with_capacity(2);
+        for pass in 0..2 {
+            let mut v = vs[pass].clone();
+            let a: Vec<f64> = q.par_iter().map(|qi| dot_m(qi, &vs[pass])).collect();
+            for (qi, ai) in q.iter().zip(&a) {
+                v.iter_mut().zip(qi).for_each(|(x, y)| *x -= ai * y);
+            }
+            coefficients.push(a);
+            vs.push(v);
+        }
+        let v2 = &vs[2];
+        let norm = dot_m(v2, v2).sqrt();
+        // Relative to the column's own size: what is left of a dependent column is round-off.
+        if !(norm > 1e-10 * dot_m(&vs[0], &vs[0]).sqrt()) || !(norm > 1e-300) {
+            return Err(SpectralError::invalid("nested loss", format!("basis column {k} lies in the span of the previous ones")));
+        }
+        let qk: Vec<f64> = v2.iter().map(|x| x / norm).collect();
+        let c: Vec<f64> = residual
+            .par_iter_mut()
+            .map(|res| {
+                let c = dot_m(&qk, res);
+                res.iter_mut().zip(&qk).for_each(|(x, y)| *x -= c * y);
+                c
+            })
+            .collect();
+        per_k.push(residual.par_iter().map(|res| dot(res, res)).sum::<f64>() / nf as f64);
+        let [v0, v1, v2]: [Vec<f64>; 3] = vs.try_into().expect("three vectors");
+        let [a1, a2]: [Vec<f64>; 2] = coefficients.try_into().expect("two passes");
+        columns.push(Column { v: [v0, v1, v2], a: [a1, a2], norm, c });
+        q.push(qk);
+    }
+    let loss = NestedLoss::from_per_k(per_k);
+
+    // Reverse. `g` is dL/d(residual) per probe, `q_bar` dL/dq per column (filled by the later
+    // columns' orthogonalization before the column itself is reached), `w_bar` dL/dw.
+    let scale = 2.0 / (nf as f64 * kmax as f64 * (kmax as f64).sqrt());
+    let mut g: Vec<Vec<f64>> = vec![vec![0.0; n]; nf];
+    let mut q_bar: Vec<Vec<f64>> = vec![vec![0.0; n]; kmax];
+    let mut w_bar = vec![0.0; n];
+    let mut r_bar = Mat::<f64>::zeros(n, kmax);
+    for k in (0..kmax).rev() {
+        let col = &columns[k];
+        let qk = &q[k];
+        // residual_{k+1} feeds e_k: d e_k / d res = 2 res / P (times the loss's 1 / (K√K)).
+        g.par_iter_mut().zip(residual.par_iter()).for_each(|(gf, res)| gf.iter_mut().zip(res).for_each(|(x, y)| *x += scale * y));
+        // res_{k+1} = res_k − q c, c = qᵀ M res_k.
+        let c_bar: Vec<f64> = g.par_iter().map(|gf| -dot(qk, gf)).collect();
+        let mut qk_bar = std::mem::take(&mut q_bar[k]);
+        for (gf, cf) in g.iter().zip(&col.c) {
+            qk_bar.iter_mut().zip(gf).for_each(|(x, y)| *x -= cf * y);
+        }
+        residual.par_iter_mut().zip(col.c.par_iter()).for_each(|(res, cf)| res.iter_mut().zip(qk).for_each(|(x, y)| *x += cf * y));
+        // t = Σ_f c̄_f res_k,f: c's gradient back into q, w and the residual.
+        let t: Vec<f64> = (0..n).into_par_iter().map(|i| residual.iter().zip(&c_bar).map(|(res, cb)| cb * res[i]).sum()).collect();
+        for i in 0..n {
+            qk_bar[i] += w[i] * t[i];
+            w_bar[i] += qk[i] * t[i];
+        }
+        g.par_iter_mut().zip(c_bar.par_iter()).for_each(|(gf, cb)| gf.iter_mut().enumerate().for_each(|(i, x)| *x += cb * w[i] * qk[i]));
+        // q = v₂ / ‖v₂‖_M.
+        let v2 = &col.v[2];
+        let s = col.norm * col.norm;
+        let s_bar = -dot(&qk_bar, v2) / (2.0 * s * col.norm);
+        let mut v_bar: Vec<f64> = (0..n).map(|i| qk_bar[i] / col.norm + 2.0 * s_bar * w[i] * v2[i]).collect();
+        for i in 0..n {
+            w_bar[i] += s_bar * v2[i] * v2[i];
+        }
+        // The two passes v_{p+1} = v_p − Q a, a = Qᵀ M v_p, last first.
+        for pass in (0..2).rev() {
+            let (vp, a) = (&col.v[pass], &col.a[pass]);
+            let a_bar: Vec<f64> = q[..k].par_iter().map(|qj| -dot(qj, &v_bar)).collect();
+            let mut u = vec![0.0; n];
+            for (j, qj) in q[..k].iter().enumerate() {
+                u.iter_mut().zip(qj).for_each(|(x, y)| *x += a_bar[j] * y);
+                let qb = &mut q_bar[j];
+                for i in 0..n {
+                    qb[i] += -v_bar[i] * a[j] + a_bar[j] * w[i] * vp[i];
+                }
+            }
+            for i in 0..n {
+                w_bar[i] += vp[i] * u[i];
+                v_bar[i] += w[i] * u[i];
+            }
+        }
+        for i in 0..n {
+            r_bar[(i, k)] = v_bar[i];
+        }
+    }
+    // The density w = r₀² / Σ r₀².
+    if projection == Projection::Density {
+        let total: f64 = (0..n).map(|i| r[(i, 0)] * r[(i, 0)]).sum::<f64>().max(f64::MIN_POSITIVE);
+        let mean_bar = dot(&w_bar, &w);
+        for i in 0..n {
+            r_bar[(i, 0)] += 2.0 * r[(i, 0)] * (w_bar[i] - mean_bar) / total;
+        }
+    }
+    Ok((loss, r_bar))
+}

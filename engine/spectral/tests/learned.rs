@@ -3,7 +3,7 @@
 //! nested basis for the Euclidean projection.
 
 use faer::{Mat, Side};
-use kiln_spectral::learned::{nested_loss, nested_loss_incremental, normalize_to_unit_sphere, probes, subspace_alignment, Oracle, ProbeConfig, Projection, Smoothing};
+use kiln_spectral::learned::{nested_loss, nested_loss_and_gradient, nested_loss_incremental, normalize_to_unit_sphere, probes, subspace_alignment, Oracle, ProbeConfig, Projection, Smoothing};
 
 /// A bumpy torus sampled at `n` points (deterministic).
 fn torus(n: usize) -> Vec<[f64; 3]> {
@@ -109,6 +109,44 @@ fn the_oracle_is_the_best_nested_basis() {
     assert!(alignment_random < 0.3, "random alignment {alignment_random}");
 }
 
+/// The host gradient the trainer feeds into Burn: the loss equals the incremental reference's,
+/// and every entry of dL/dr equals central differences of it, with and without the density.
+#[test]
+fn host_nested_loss_gradient_matches_finite_differences() {
+    let (n, k, p) = (17, 5, 7);
+    let r = pseudo_random(n, k, 31);
+    let f = pseudo_random(n, p, 32);
+    for projection in [Projection::Euclidean, Projection::Density] {
+        let reference = nested_loss_incremental(r.as_ref(), f.as_ref(), projection).unwrap();
+        let (loss, grad) = nested_loss_and_gradient(r.as_ref(), f.as_ref(), projection).unwrap();
+        assert!((loss.loss - reference.loss).abs() <= 1e-12 * reference.loss, "{projection:?}: {} vs {}", loss.loss, reference.loss);
+        for (a, b) in loss.per_k.iter().zip(&reference.per_k) {
+            assert!((a - b).abs() <= 1e-12 * b.max(1.0));
+        }
+        let h = 1e-6;
+        let mut worst: f64 = 0.0;
+        for i in 0..n {
+            for j in 0..k {
+                let mut plus = r.clone();
+                plus[(i, j)] += h;
+                let mut minus = r.clone();
+                minus[(i, j)] -= h;
+                let fd = (nested_loss_incremental(plus.as_ref(), f.as_ref(), projection).unwrap().loss - nested_loss_incremental(minus.as_ref(), f.as_ref(), projection).unwrap().loss) / (2.0 * h);
+                let err = (grad[(i, j)] - fd).abs() / fd.abs().max(1e-3);
+                worst = worst.max(err);
+                assert!(err <= 1e-5, "{projection:?} d/dr[{i},{j}]: reverse mode {} vs finite differences {fd}", grad[(i, j)]);
+            }
+        }
+        eprintln!("{projection:?}: worst relative gradient error {worst:.2e}");
+    }
+    // The same refusal as the reference: a column in the span of the previous ones.
+    let mut degenerate = r.clone();
+    for i in 0..n {
+        degenerate[(i, 2)] = 2.0 * degenerate[(i, 0)];
+    }
+    assert!(nested_loss_and_gradient(degenerate.as_ref(), f.as_ref(), Projection::Euclidean).is_err());
+}
+
 /// The network's loss on Burn tensors (kiln-nn, on kiln's device) is this crate's reference:
 /// same value, and its autodiff gradient matches central differences of the f64 reference.
 #[cfg(feature = "learned")]
@@ -145,6 +183,51 @@ fn burn_nested_loss_matches_the_reference_and_its_gradient() {
             assert!((ad - fd).abs() <= 2e-3 * fd.abs().max(0.05), "{projection:?} d/dr[{i},{j}]: autodiff {ad} vs finite differences {fd}");
         }
     }
+}
+
+/// The trainer's route — the network's output read back, the nested loss's gradient computed
+/// on the host, fed into Burn's backward — moves the parameters as backpropagating the Burn
+/// loss through the whole graph does.
+#[cfg(feature = "learned")]
+#[test]
+fn host_gradient_step_equals_the_burn_loss_step() {
+    use burn::tensor::{Tensor, TensorData};
+    use kiln_nn::{BasisNet, BasisNetConfig};
+    let ctx = kiln_gpu::GpuContext::shared().unwrap();
+    let device = kiln_nn::burn_device(&ctx).unwrap();
+    let config = BasisNetConfig { hidden: 16, width: 24, layers: 1, heads: 2, ffn: 32, basis: 5, seed: 7 };
+    let pts: Vec<[f32; 3]> = normalize_to_unit_sphere(&torus(60)).iter().map(|p| p.map(|v| v as f32)).collect();
+    let f = pseudo_random(60, 9, 41);
+    let fv: Vec<f32> = (0..60).flat_map(|i| (0..9).map(move |j| (i, j))).map(|(i, j)| f[(i, j)] as f32).collect();
+    let (lr, clip) = (1e-2, 1e3);
+    let initial = BasisNet::new(config.clone(), &device).unwrap().parameters_host().unwrap();
+    // (a) The Burn loss, backpropagated through everything.
+    let mut a = BasisNet::new(config.clone(), &device).unwrap();
+    let ft = Tensor::<2>::from_data(TensorData::new(fv, [60, 9]), &device);
+    let (loss, _) = kiln_nn::basis_net::nested_loss(a.forward_host_points(&pts), ft, true);
+    a.step(loss, lr, clip).unwrap();
+    // (b) The host gradient of the output, fed into the network's backward.
+    let mut b = BasisNet::new(config, &device).unwrap();
+    let r = b.forward_host_points(&pts);
+    let raw = r.clone().into_data().try_to_vec::<f32>().unwrap();
+    let rh = Mat::<f64>::from_fn(60, 5, |i, j| raw[i * 5 + j] as f64);
+    let (_, g) = nested_loss_and_gradient(rh.as_ref(), f.as_ref(), Projection::Density).unwrap();
+    let gv: Vec<f32> = (0..60).flat_map(|i| (0..5).map(move |j| (i, j))).map(|(i, j)| g[(i, j)] as f32).collect();
+    b.step_from_output_gradient(r, gv, lr, clip).unwrap();
+    // Compare the updates: Adam's first step moves a weight by ≈ lr·sign(g), so the updates
+    // agree wherever the two gradients agree beyond f32 noise (a flipped gradient fails all).
+    let (after_a, after_b) = (a.parameters_host().unwrap(), b.parameters_host().unwrap());
+    let (mut compared, mut differ) = (0usize, 0usize);
+    for ((pa, pb), p0) in after_a.iter().zip(&after_b).zip(&initial) {
+        for ((x, y), z) in pa.iter().zip(pb).zip(p0) {
+            compared += 1;
+            if ((x - z) - (y - z)).abs() > 0.05 * lr as f32 {
+                differ += 1;
+            }
+        }
+    }
+    assert!(differ * 200 <= compared, "{differ} of {compared} parameter updates differ");
+    assert!(b.step_from_output_gradient(b.forward_host_points(&pts), vec![0.0; 3], lr, clip).is_err(), "a gradient of the wrong size is refused");
 }
 
 /// The network itself reaches the oracle: trained on fresh probes of one small cloud with the
