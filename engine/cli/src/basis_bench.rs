@@ -100,6 +100,10 @@ pub struct LearnedBasisBenchArgs {
     /// filter only).
     #[arg(long)]
     pub filter_only: bool,
+    /// Match with the learned basis only (a quick check of a model: the other methods'
+    /// errors do not depend on it).
+    #[arg(long)]
+    pub learned_only: bool,
     /// Print one JSON object instead of markdown tables.
     #[arg(long)]
     pub json: bool,
@@ -112,7 +116,7 @@ pub fn bench(args: LearnedBasisBenchArgs) -> anyhow::Result<()> {
     };
     let (model_name, model) = crate::learned_basis::load_model(args.model.as_deref())?;
     let ctx = crate::gpu()?;
-    let opts = LearnedEvalOptions { shapes, pairs: args.pairs, comparison: !args.no_comparison, unoriented: args.unoriented, filter_only: args.filter_only };
+    let opts = LearnedEvalOptions { shapes, pairs: args.pairs, comparison: !args.no_comparison, unoriented: args.unoriented, filter_only: args.filter_only, learned_only: args.learned_only };
     // In this process: inference runs on Burn's inner (non-autodiff) backend, whose memory
     // stays flat from cloud to cloud (learned_eval::infer_in_process).
     let net = model.network(&kiln_nn::burn_device(&ctx)?)?;

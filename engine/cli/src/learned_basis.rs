@@ -143,6 +143,9 @@ pub fn train(args: BasisTrainArgs) -> anyhow::Result<()> {
             ck.push(&format!("p{i}"), p);
         }
         run.save_checkpoint(trainer.step as u64, &ck, 2)?;
+        // The model file follows the checkpoints, so a running training can be evaluated
+        // (`kiln bench learned-basis --model RUN/model.kbasis`) before it ends.
+        trainer.model()?.save(&run.path("model.kbasis"))?;
         Ok(())
     };
     while trainer.step < args.steps {
@@ -158,8 +161,12 @@ pub fn train(args: BasisTrainArgs) -> anyhow::Result<()> {
     checkpoint(&trainer)?;
     let model = trainer.model()?;
     model.save(&run.path("model.kbasis"))?;
+    // Each step sees one shape, and shapes differ in loss by ~2×: the per-step curve is a band.
+    // Its mean over one round of the shapes shows the trend.
     let points: Vec<(f64, f64)> = trainer.history.iter().enumerate().map(|(i, l)| (i as f64, *l)).collect();
-    kiln_run::plot::line_plot(&run.path("loss.png"), &[kiln_run::plot::Series { points: &points, color: [200, 40, 40] }], true)?;
+    let round = clouds.len().max(1);
+    let mean: Vec<(f64, f64)> = trainer.history.windows(round).enumerate().map(|(i, w)| ((i + round - 1) as f64, w.iter().sum::<f64>() / round as f64)).collect();
+    kiln_run::plot::line_plot(&run.path("loss.png"), &[kiln_run::plot::Series { points: &points, color: [235, 170, 170] }, kiln_run::plot::Series { points: &mean, color: [170, 20, 20] }], true)?;
     eprintln!(
         "kiln: trained {} steps on {} shapes in {:.1} s ({} parameters); wrote {}",
         trainer.step,

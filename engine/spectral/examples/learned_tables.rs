@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pairs = args.get(2).map_or(Ok(72), |p| p.parse())?;
     let model = BasisModel::load(std::path::Path::new(model_path.as_str()))?;
     let net = model.network(&kiln_nn::burn_device(&gpu()?)?)?;
-    let opts = LearnedEvalOptions { shapes: shapes.into(), pairs, comparison, unoriented, filter_only };
+    let opts = LearnedEvalOptions { shapes: shapes.into(), pairs, comparison, unoriented, filter_only, learned_only: false };
     let report = run(&opts, &model, model_path, &gpu()?.describe(), infer_in_process(&net, model.config.density), |stage, done, total, what| eprintln!("{stage} {done}/{total}: {what}"))?;
     print!("{}", report.markdown());
     if json {

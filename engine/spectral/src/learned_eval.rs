@@ -136,6 +136,9 @@ pub struct LearnedEvalOptions {
     /// Point-cloud methods without the fit's orientation term, with the orientation filter
     /// only ([`crate::cloud_match::without_orientation_term`]).
     pub filter_only: bool,
+    /// Match with the learned basis only (quick checks of a model while it trains; the other
+    /// methods do not depend on it).
+    pub learned_only: bool,
 }
 
 /// Both tables of issue 9 for one learned model (`model`, its network `net` on a device):
@@ -201,6 +204,9 @@ pub fn run(opts: &LearnedEvalOptions, model: &BasisModel, model_name: &str, adap
         methods.extend(plain);
     }
     methods.push(("mesh (cotangent)".into(), mesh_cfg.k_basis, 3, mesh_cfg.clone()));
+    if opts.learned_only {
+        methods.retain(|m| m.0.starts_with("learned"));
+    }
     let mut built: BTreeMap<usize, [Shape; 4]> = BTreeMap::new();
     for (n, &i) in needed.iter().enumerate() {
         let name = format!("tr_reg_{i:03}");
