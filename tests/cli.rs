@@ -353,6 +353,45 @@ fn bench_coherent_reports_every_part_of_the_step() {
 // the same files as `kiln basis`, the robust operator's spectrum (checked against the authors'
 // package on a non-manifold mesh), one-line errors.
 
+/// `kiln basis-train` end to end on a small shape: a model, checkpoints and the loss plot; a
+/// fine-tuning run from that model with a decaying rate; the fine-tuned model used by
+/// `kiln basis --learned`; bad flags named in one line.
+#[test]
+fn basis_train_fine_tune_and_infer() {
+    let dir = temp_dir("basis-train");
+    let shape = dir.join("book.off");
+    std::fs::write(&shape, book_off()).unwrap();
+    let (first, second) = (dir.join("first"), dir.join("second"));
+    let small = ["--points", "64", "--probes", "16", "--width", "16", "--layers", "1", "-k", "4", "--checkpoint-every", "2"];
+    let mut args = vec!["basis-train", shape.to_str().unwrap(), "--out", first.to_str().unwrap(), "--steps", "4"];
+    args.extend(small);
+    let out = kiln(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in ["model.kbasis", "loss.png", "config.json", "checkpoints/step_00000004.ckpt"] {
+        assert!(first.join(f).is_file(), "{f} missing");
+    }
+    let model = first.join("model.kbasis");
+    let out = kiln(&["basis-train", shape.to_str().unwrap(), "--out", second.to_str().unwrap(), "--steps", "3", "--init", model.to_str().unwrap(), "--lr-final", "1e-5", "--points", "64", "--probes", "16"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("starting from"), "the start model is named");
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(second.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["learn"]["lr_final"].as_f64(), Some(1e-5));
+    assert_eq!(config["learn"]["net"]["width"].as_u64(), Some(16), "the network's shape comes from the start model");
+    let basis_dir = dir.join("basis");
+    let tuned = second.join("model.kbasis");
+    let out = kiln(&["basis", shape.to_str().unwrap(), "--learned", tuned.to_str().unwrap(), "--out", basis_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<usize> = std::fs::read_to_string(basis_dir.join("eigenvectors.txt")).unwrap().lines().map(|l| l.split_whitespace().count()).collect();
+    assert!(!rows.is_empty() && rows.iter().all(|&c| c == 4));
+    // Bad input.
+    let missing = dir.join("missing.kbasis");
+    let out = kiln(&["basis-train", shape.to_str().unwrap(), "--out", second.to_str().unwrap(), "--init", missing.to_str().unwrap()]);
+    assert!(error_line(&out).contains("missing.kbasis"), "{}", error_line(&out));
+    let out = kiln(&["basis-train", shape.to_str().unwrap(), "--out", second.to_str().unwrap(), "--lr-final=-1"]);
+    assert!(error_line(&out).contains("--lr-final"), "{}", error_line(&out));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 fn read_column(path: &Path) -> Vec<f64> {
     std::fs::read_to_string(path).unwrap().lines().filter(|l| !l.starts_with('#')).map(|l| l.trim().parse().unwrap()).collect()
 }
