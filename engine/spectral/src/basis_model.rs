@@ -140,8 +140,8 @@ impl BasisTrainer {
     /// The network runs on the device; its output comes back to the host, where the nested loss
     /// and its gradient are computed in f64 ([`crate::learned::nested_loss_and_gradient`]), and
     /// the gradient goes back into Burn's backward. As Burn tensor operations the loss was a
-    /// chain of hundreds of tiny kernels per step (launch-bound: seconds per step on lavapipe
-    /// and over a second on an H200), for arithmetic that takes milliseconds on the host.
+    /// chain of hundreds of tiny kernels per step (launch-bound: over a second per step on an
+    /// H200, a quarter of the step on lavapipe), for arithmetic that takes 10–20 ms on the host.
     pub fn train_step(&mut self) -> Result<f64> {
         let shape = &self.shapes[self.step as usize % self.shapes.len()];
         let cfg = ProbeConfig { seed: self.config.probes.seed ^ self.config.seed.rotate_left(17) ^ (self.step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15), ..self.config.probes.clone() };

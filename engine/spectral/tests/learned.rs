@@ -230,6 +230,21 @@ fn host_gradient_step_equals_the_burn_loss_step() {
     assert!(b.step_from_output_gradient(b.forward_host_points(&pts), vec![0.0; 3], lr, clip).is_err(), "a gradient of the wrong size is refused");
 }
 
+/// `--lr-final`: the rate starts at `lr`, ends at `lr_final` on the last step and falls in
+/// between along a half cosine; without it the rate is constant.
+#[cfg(feature = "learned")]
+#[test]
+fn learning_rate_falls_along_a_half_cosine() {
+    use kiln_spectral::basis_model::LearnConfig;
+    let cfg = LearnConfig { steps: 101, lr: 1e-3, lr_final: Some(1e-4), ..Default::default() };
+    assert!((cfg.learning_rate(0) - 1e-3).abs() < 1e-15);
+    assert!((cfg.learning_rate(100) - 1e-4).abs() < 1e-15);
+    assert!((cfg.learning_rate(50) - 5.5e-4).abs() < 1e-12, "half way: the mean of the two");
+    assert!((1..101).all(|s| cfg.learning_rate(s) < cfg.learning_rate(s - 1)));
+    let constant = LearnConfig { lr_final: None, ..cfg };
+    assert!((0..101).all(|s| constant.learning_rate(s) == 1e-3));
+}
+
 /// The network itself reaches the oracle: trained on fresh probes of one small cloud with the
 /// Euclidean projection, its basis captures the probe covariance almost as well as the top
 /// eigenvectors do, and spans the same subspace.
@@ -249,6 +264,7 @@ fn trained_network_reaches_the_oracle() {
         points: n,
         steps: 0,
         lr: 3e-3,
+        lr_final: None,
         clip: 1.0,
         density: false,
         seed: 0,
