@@ -225,36 +225,78 @@ pub fn nested_loss(r: MatRef<'_, f64>, f: MatRef<'_, f64>, projection: Projectio
 /// Only products, sums and one square root per column — what the network's loss computes under
 /// autodiff. (ε enters differently than in [`nested_loss`]; the two agree to ~ε.)
 pub fn nested_loss_incremental(r: MatRef<'_, f64>, f: MatRef<'_, f64>, projection: Projection) -> Result<NestedLoss> {
-    check_shapes(r, f)?;
-    let (n, kmax, nf) = (r.nrows(), r.ncols(), f.ncols());
-    let w = projection_weights(r, projection);
-    let mut q: Vec<Vec<f64>> = Vec::with_capacity(kmax);
-    let mut residual: Vec<Vec<f64>> = (0..nf).map(|j| (0..n).map(|i| f[(i, j)]).collect()).collect();
-    let mut per_k = Vec::with_capacity(kmax);
-    let dot_m = |a: &[f64], b: &[f64]| -> f64 { (0..n).map(|i| a[i] * w[i] * b[i]).sum() };
-    for k in 0..kmax {
-        let mut v: Vec<f64> = (0..n).map(|i| r[(i, k)]).collect();
-        // Twice is enough (Kahan–Parlett) for a well-conditioned prefix.
-        for _ in 0..2 {
-            for qi in &q {
-                let c = dot_m(qi, &v);
-                v.iter_mut().zip(qi).for_each(|(x, y)| *x -= c * y);
+    Ok(GramSchmidtTape::record(r, f, projection)?.loss)
+}
+
+/// One column of the M-weighted Gram–Schmidt pass, as the reverse pass needs it: the input and
+/// the vector after each of the two orthogonalization passes, their coefficients, the norm and
+/// the probes' coefficients on the new direction.
+struct TapeColumn {
+    v: [Vec<f64>; 3],
+    a: [Vec<f64>; 2],
+    norm: f64,
+    c: Vec<f64>,
+}
+
+/// The forward pass of the incremental nested loss with what its reverse needs kept: the
+/// weights, the orthonormal directions, each column's intermediates and the probes' final
+/// residuals (about 3nK + nP numbers, no more than the forward itself holds).
+struct GramSchmidtTape {
+    w: Vec<f64>,
+    q: Vec<Vec<f64>>,
+    columns: Vec<TapeColumn>,
+    residual: Vec<Vec<f64>>,
+    loss: NestedLoss,
+}
+
+impl GramSchmidtTape {
+    fn record(r: MatRef<'_, f64>, f: MatRef<'_, f64>, projection: Projection) -> Result<Self> {
+        check_shapes(r, f)?;
+        let (n, kmax, nf) = (r.nrows(), r.ncols(), f.ncols());
+        let w = projection_weights(r, projection);
+        let dot_m = |a: &[f64], b: &[f64]| -> f64 { (0..n).map(|i| a[i] * w[i] * b[i]).sum() };
+        let mut q: Vec<Vec<f64>> = Vec::with_capacity(kmax);
+        let mut columns: Vec<TapeColumn> = Vec::with_capacity(kmax);
+        let mut residual: Vec<Vec<f64>> = (0..nf).map(|j| (0..n).map(|i| f[(i, j)]).collect()).collect();
+        let mut per_k = Vec::with_capacity(kmax);
+        for k in 0..kmax {
+            let v0: Vec<f64> = (0..n).map(|i| r[(i, k)]).collect();
+            let mut vs = vec![v0];
+            let mut coefficients = Vec::with_capacity(2);
+            // Twice is enough (Kahan–Parlett) for a well-conditioned prefix.
+            for pass in 0..2 {
+                let mut v = vs[pass].clone();
+                let a: Vec<f64> = q.par_iter().map(|qi| dot_m(qi, &vs[pass])).collect();
+                for (qi, ai) in q.iter().zip(&a) {
+                    v.iter_mut().zip(qi).for_each(|(x, y)| *x -= ai * y);
+                }
+                coefficients.push(a);
+                vs.push(v);
             }
-        }
-        let norm = dot_m(&v, &v).sqrt();
-        if !(norm > 1e-300) {
-            return Err(SpectralError::invalid("nested loss", format!("basis column {k} lies in the span of the previous ones")));
-        }
-        v.iter_mut().for_each(|x| *x /= norm);
-        residual.par_iter_mut().for_each(|res| {
+            let v2 = &vs[2];
+            let norm = dot_m(v2, v2).sqrt();
+            // Relative to the column's own size: what is left of a dependent column is round-off.
+            if !(norm > 1e-10 * dot_m(&vs[0], &vs[0]).sqrt()) || !(norm > 1e-300) {
+                return Err(SpectralError::invalid("nested loss", format!("basis column {k} lies in the span of the previous ones")));
+            }
+            let qk: Vec<f64> = v2.iter().map(|x| x / norm).collect();
             // The M-projection of f on q_k equals that of the residual (q_k ⊥_M q_1..q_{k−1}).
-            let c: f64 = (0..n).map(|i| v[i] * w[i] * res[i]).sum();
-            res.iter_mut().zip(&v).for_each(|(x, y)| *x -= c * y);
-        });
-        per_k.push(residual.par_iter().map(|res| res.iter().map(|x| x * x).sum::<f64>()).sum::<f64>() / nf as f64);
-        q.push(v);
+            let c: Vec<f64> = residual
+                .par_iter_mut()
+                .map(|res| {
+                    let c = dot_m(&qk, res);
+                    res.iter_mut().zip(&qk).for_each(|(x, y)| *x -= c * y);
+                    c
+                })
+                .collect();
+            per_k.push(residual.par_iter().map(|res| res.iter().map(|x| x * x).sum::<f64>()).sum::<f64>() / nf as f64);
+            let [v0, v1, v2]: [Vec<f64>; 3] = vs.try_into().expect("three vectors");
+            let [a1, a2]: [Vec<f64>; 2] = coefficients.try_into().expect("two passes");
+            columns.push(TapeColumn { v: [v0, v1, v2], a: [a1, a2], norm, c });
+            q.push(qk);
+        }
+        Ok(GramSchmidtTape { w, q, columns, residual, loss: NestedLoss::from_per_k(per_k) })
     }
-    Ok(NestedLoss::from_per_k(per_k))
 }
 
 /// The deterministic oracle for the Euclidean projection: probes f = S u with u uniform on
@@ -368,59 +410,9 @@ pub fn subspace_alignment(a: MatRef<'_, f64>, b: MatRef<'_, f64>, k: usize, mass
 /// the probes' residuals backwards (`res_k = res_{k+1} + q_k c_k`), so its memory is that of
 /// the forward.
 pub fn nested_loss_and_gradient(r: MatRef<'_, f64>, f: MatRef<'_, f64>, projection: Projection) -> Result<(NestedLoss, Mat<f64>)> {
-    check_shapes(r, f)?;
+    let GramSchmidtTape { w, q, columns, mut residual, loss } = GramSchmidtTape::record(r, f, projection)?;
     let (n, kmax, nf) = (r.nrows(), r.ncols(), f.ncols());
-    let w = projection_weights(r, projection);
     let dot = |a: &[f64], b: &[f64]| -> f64 { a.iter().zip(b).map(|(x, y)| x * y).sum() };
-    let dot_m = |a: &[f64], b: &[f64]| -> f64 { (0..n).map(|i| a[i] * w[i] * b[i]).sum() };
-
-    // Forward, keeping per column: the input and the vector after each of the two
-    // orthogonalization passes, their coefficients, the norm and the probes' coefficients.
-    struct Column {
-        v: [Vec<f64>; 3],
-        a: [Vec<f64>; 2],
-        norm: f64,
-        c: Vec<f64>,
-    }
-    let mut q: Vec<Vec<f64>> = Vec::with_capacity(kmax);
-    let mut columns: Vec<Column> = Vec::with_capacity(kmax);
-    let mut residual: Vec<Vec<f64>> = (0..nf).map(|j| (0..n).map(|i| f[(i, j)]).collect()).collect();
-    let mut per_k = Vec::with_capacity(kmax);
-    for k in 0..kmax {
-        let v0: Vec<f64> = (0..n).map(|i| r[(i, k)]).collect();
-        let mut vs = vec![v0];
-        let mut coefficients = Vec::with_capacity(2);
-        for pass in 0..2 {
-            let mut v = vs[pass].clone();
-            let a: Vec<f64> = q.par_iter().map(|qi| dot_m(qi, &vs[pass])).collect();
-            for (qi, ai) in q.iter().zip(&a) {
-                v.iter_mut().zip(qi).for_each(|(x, y)| *x -= ai * y);
-            }
-            coefficients.push(a);
-            vs.push(v);
-        }
-        let v2 = &vs[2];
-        let norm = dot_m(v2, v2).sqrt();
-        // Relative to the column's own size: what is left of a dependent column is round-off.
-        if !(norm > 1e-10 * dot_m(&vs[0], &vs[0]).sqrt()) || !(norm > 1e-300) {
-            return Err(SpectralError::invalid("nested loss", format!("basis column {k} lies in the span of the previous ones")));
-        }
-        let qk: Vec<f64> = v2.iter().map(|x| x / norm).collect();
-        let c: Vec<f64> = residual
-            .par_iter_mut()
-            .map(|res| {
-                let c = dot_m(&qk, res);
-                res.iter_mut().zip(&qk).for_each(|(x, y)| *x -= c * y);
-                c
-            })
-            .collect();
-        per_k.push(residual.par_iter().map(|res| dot(res, res)).sum::<f64>() / nf as f64);
-        let [v0, v1, v2]: [Vec<f64>; 3] = vs.try_into().expect("three vectors");
-        let [a1, a2]: [Vec<f64>; 2] = coefficients.try_into().expect("two passes");
-        columns.push(Column { v: [v0, v1, v2], a: [a1, a2], norm, c });
-        q.push(qk);
-    }
-    let loss = NestedLoss::from_per_k(per_k);
 
     // Reverse. `g` is dL/d(residual) per probe, `q_bar` dL/dq per column (filled by the later
     // columns' orthogonalization before the column itself is reached), `w_bar` dL/dw.

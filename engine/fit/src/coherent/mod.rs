@@ -540,7 +540,6 @@ impl CoherentTrainer {
         Ok((sat_d, sat_o))
     }
 
-
     /// Log-scales back to the pixel footprint at the current depth: σ = 1.2·tan(FoVy/2)·z/H =
     /// 0.6·z/fy.
     fn reset_scales(&mut self) {
