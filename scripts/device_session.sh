@@ -23,6 +23,9 @@
 # runs finish inside the budget, but CoherentGS at full size is host-bound (~1 step/s alone)
 # and six copies side by side reach no result, and `occ bench` needs ~30 GPU minutes: give
 # those their own lease (or a smaller phase 2) until CoherentGS's host legs run on the GPU.
+# Session 8 (H100): the CoherentGS step is 3.46 steps/s alone now (docs/COHERENTGS.md); the
+# focused lease scripts are device_probe.sh (the step's split per decoder form) and
+# device_fern_and_occ.sh (fern at full size beside plain 3DGS, and `occ bench`).
 set -u
 T0=$(date +%s)
 DEADLINE=${DEADLINE:-540}

@@ -49,6 +49,15 @@ pub struct CoherentArgs {
     pub depth_ngf: Option<usize>,
     #[arg(long)]
     pub opacity_ngf: Option<usize>,
+    /// CoherentGS: how the decoders compute their convolutions — `auto` (wide or large ones
+    /// as matrix products with a split reduction, the rest as Burn's conv2d), `burn`, `matmul`.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "burn", "matmul"])]
+    pub decoder_conv: String,
+    /// CoherentGS (kiln's addition, off by default): start each pixel at the depth its flow
+    /// correspondences triangulate to where the consistency check trusts them, elsewhere at the
+    /// aligned monocular depth rescaled by the local ratio — for weak depth models.
+    #[arg(long)]
+    pub triangulate_depth: bool,
 }
 
 #[derive(Serialize)]
@@ -143,6 +152,7 @@ fn prepare(shape: &RunShape, args: &CoherentArgs) -> anyhow::Result<Prepared> {
         align: !args.no_align,
         unit,
         layers: 5,
+        triangulate: args.triangulate_depth,
     };
     let t0 = Instant::now();
     let (inputs, report) = prepare_inputs(&ctx, &scene, &prep)?;
@@ -151,6 +161,9 @@ fn prepare(shape: &RunShape, args: &CoherentArgs) -> anyhow::Result<Prepared> {
         "kiln: depth from {}, flow from {} (valid {:?}), alignment scale {:?} shift {:?}",
         report.depth_source, report.flow_source, report.flow_valid_fraction, report.scale, report.shift
     );
+    if prep.triangulate {
+        eprintln!("kiln: triangulated from the flow: {:?} of each view's pixels", report.triangulated_fraction);
+    }
 
     let config = CoherentConfig {
         iterations: shape.iterations.unwrap_or(13_000),
@@ -163,6 +176,7 @@ fn prepare(shape: &RunShape, args: &CoherentArgs) -> anyhow::Result<Prepared> {
         max_sh_degree: shape.sh_degree,
         depth_ngf: args.depth_ngf,
         opacity_ngf: args.opacity_ngf,
+        decoder_conv: kiln_nn::ConvForm::parse(&args.decoder_conv).unwrap_or_default(),
         checkpoint_interval: shape.checkpoint_every,
         supersample_max: if args.no_supersample { 1 } else { CoherentConfig::default().supersample_max },
         ..Default::default()
@@ -216,6 +230,11 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
         }
         if config.checkpoint_interval > 0 && trainer.step.is_multiple_of(config.checkpoint_interval) && trainer.step < total {
             run.save_checkpoint(trainer.step as u64, &trainer.checkpoint()?, 2)?;
+        }
+        if args.eval_every > 0 && trainer.step.is_multiple_of(args.eval_every) && trainer.step < total {
+            let (split, views) = if trainer.scene.test.is_empty() { ("train", trainer.scene.train.clone()) } else { ("test", trainer.scene.test.clone()) };
+            let (metrics, _) = trainer.evaluate(&views)?;
+            crate::fit::append_eval(&run, trainer.step, split, &metrics, started.elapsed().as_secs_f64(), &progress)?;
         }
     }
     progress.finish();
@@ -316,8 +335,9 @@ struct CoherentBenchReport {
     /// The first step alone (Burn's kernel compilation and autotuning included).
     first_step_seconds: f64,
     steps_per_second: f64,
-    /// Host wall-clock milliseconds per timed step in each part of the step (`StepTimes`:
-    /// every part ends in a read-back, so it includes the GPU work it queued).
+    /// Host wall-clock milliseconds per timed step in each part of the step (`StepTimes`: the
+    /// `*_wait` parts are the waits for Burn's GPU work, the other decoder parts Burn's host
+    /// time; kiln's parts end in read-backs, so they include the GPU work they queued).
     parts_ms: BTreeMap<String, f64>,
     /// Median GPU time per kiln pass (timestamp queries), milliseconds; Burn's kernels are in
     /// the decoder parts above, not here.
@@ -340,6 +360,8 @@ pub fn bench(args: CoherentBenchArgs) -> anyhow::Result<()> {
         checkpoint_every: 0,
     };
     let Prepared { mut trainer, name, .. } = prepare(&shape, &args.coherent)?;
+    // Split Burn's GPU time from its host time (a wait at the end of each step).
+    trainer.sync_parts = true;
     let ctx = trainer.context().clone();
     let (width, height) = (trainer.scene.train[0].camera.width, trainer.scene.train[0].camera.height);
     let t0 = Instant::now();
@@ -395,7 +417,7 @@ pub fn bench(args: CoherentBenchArgs) -> anyhow::Result<()> {
         );
         println!("  per step, host clock:");
         for (part, ms) in &report.parts_ms {
-            println!("    {part:<18} {ms:9.2} ms");
+            println!("    {part:<22} {ms:9.2} ms");
         }
         println!("  per step, GPU timestamps (kiln passes):");
         for (stage, ms) in &report.gpu_stages_ms {

@@ -47,6 +47,10 @@ pub struct FitArgs {
     /// --iters); used to test resuming.
     #[arg(long, hide = true)]
     pub stop_after: Option<u32>,
+    /// Every N steps, render the evaluation views (the test split, else the training views)
+    /// and append their mean PSNR and SSIM to eval.jsonl in the run folder (0: only at the end).
+    #[arg(long, default_value_t = 0)]
+    pub eval_every: u32,
     /// Show the training live in the viewer window (3DGS; the trainer waits for it only while
     /// the window configures its surface, at start and on resize).
     #[arg(long)]
@@ -198,6 +202,11 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
         if cfg.train.checkpoint_interval > 0 && trainer.step.is_multiple_of(cfg.train.checkpoint_interval) && trainer.step < total {
             run.save_checkpoint(trainer.step as u64, &trainer.checkpoint()?, 2)?;
         }
+        if args.eval_every > 0 && trainer.step.is_multiple_of(args.eval_every) && trainer.step < total {
+            let (split, views) = eval_views(&trainer.scene);
+            let (metrics, _) = trainer.evaluate(&views)?;
+            append_eval(&run, trainer.step, split, &metrics, started.elapsed().as_secs_f64(), &progress)?;
+        }
     }
     progress.finish();
     // Evaluation and writing the run submit GPU work too; the window waits for them.
@@ -324,4 +333,18 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
 /// The scene `kiln bench fit` trains on (the demo when no dataset is given).
 pub(crate) fn scene_for_bench(ctx: &std::sync::Arc<kiln_gpu::GpuContext>, dataset: Option<PathBuf>, resolution: Option<u32>) -> anyhow::Result<Scene> {
     load_scene(ctx, &RunConfig { dataset, resolution, views: None, background: None, train: TrainConfig::default() })
+}
+
+/// One line of a run's eval.jsonl (`--eval-every`): the step, the mean PSNR and SSIM of the
+/// evaluation views, and the training seconds so far; also printed above the progress bar.
+pub fn append_eval(run: &RunDir, step: u32, split: &str, metrics: &[kiln_fit::ViewMetrics], seconds: f64, progress: &Progress) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mean = |f: &dyn Fn(&kiln_fit::ViewMetrics) -> f64| metrics.iter().map(f).sum::<f64>() / metrics.len().max(1) as f64;
+    let (psnr, ssim) = (mean(&|m| m.psnr), mean(&|m| m.ssim));
+    let line = serde_json::json!({ "step": step, "split": split, "psnr": psnr, "ssim": ssim, "seconds": seconds });
+    let path = run.path("eval.jsonl");
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("{}: cannot append", path.display()))?;
+    writeln!(file, "{line}").with_context(|| format!("{}: cannot write", path.display()))?;
+    progress.println(format!("step {step}: {split} PSNR {psnr:.2} SSIM {ssim:.3}"));
+    Ok(())
 }

@@ -59,9 +59,12 @@ pub struct OccBenchArgs {
     /// The small configuration (a few minutes per arm on lavapipe).
     #[arg(long)]
     pub quick: bool,
-    /// Network seeds (initialisation + sampling) per arm: 0..N.
+    /// Network seeds (initialisation + sampling) per arm: first..first+N.
     #[arg(long)]
     pub seeds: Option<u64>,
+    /// The first network seed (to continue a benchmark over more seeds in another run).
+    #[arg(long, default_value_t = 0)]
+    pub first_seed: u64,
     #[arg(long)]
     pub steps: Option<usize>,
     /// Print the report as JSON instead of the table.
@@ -201,13 +204,28 @@ fn bench(a: OccBenchArgs) -> anyhow::Result<()> {
     let device = kiln_occupancy::net::burn_device(&ctx)?;
     let renderer = SplatRenderer::new(ctx.clone())?;
     let backend = GpuSplat { renderer: &renderer };
-    let seeds: Vec<u64> = (0..a.seeds.unwrap_or(3)).collect();
+    let seeds: Vec<u64> = (a.first_seed..a.first_seed + a.seeds.unwrap_or(3)).collect();
     let base = config(false, 0, a.quick, a.steps);
     let progress = Progress::new("occ bench", 2 * seeds.len() as u64 * base.steps as u64, 0);
     let mut done = 0u64;
     let report = run_bench(&base, &seeds, &ctx.describe(), &device, &backend, &mut |seed, splat, s| {
         done += 1;
         progress.set(done, format!("seed {seed} {} 3d {:.4} splat {:.4}", if splat { "3d+splat" } else { "3d" }, s.loss3d, s.splat));
+    }, &mut |splat, r| {
+        // Each finished arm at once: a run stopped early keeps what it measured.
+        let t = &r.test;
+        progress.println(format!(
+            "finished: seed {} {}: mIoU {:.4} RayIoU {:.4} mAVE {:.4} flow EPE {:.4} ({:.0} s; {:.3} + {:.3} s/step base + splat)",
+            r.seed,
+            if splat { "3d+splat" } else { "3d" },
+            t.miou,
+            t.rayiou,
+            t.mave,
+            t.flow_epe,
+            r.seconds,
+            r.base_seconds_per_step,
+            r.splat_seconds_per_step
+        ));
     })?;
     progress.finish();
     if a.json {

@@ -1,4 +1,4 @@
-//! A stride-1, batch-1 2-D convolution written as one matrix product (im2col by shifted slices).
+//! A stride-1, batch-1 2-D convolution written as matrix products (im2col by shifted slices).
 //!
 //! Why not only Burn's `conv2d`: the decoders spend nearly all of CoherentGS's step in Burn, and
 //! there the convolutions' backward dominates. Side by side on lavapipe (a per-shape probe,
@@ -6,25 +6,83 @@
 //! 120→120 at 32×24, 60→60 at 64×48 and 128×96) took 2.5–3.2× less time as k² shifted slices
 //! of the padded input stacked into a [k²·C, H·W] matrix and multiplied by the [O, k²·C]
 //! weights, with the same values (the forward's bits equal Burn's). Narrow convolutions are
-//! faster as Burn's `conv2d`; the decoder picks per stage (`decoder::MATMUL_CONV_FROM`). Every
-//! op here (slice, reshape, cat, permute, matmul) has Burn's own backward.
+//! faster as Burn's `conv2d` there; the decoder picks per stage (`decoder::ConvForm`). Every
+//! op here (pad, slice, reshape, cat, permute, expand, matmul) has Burn's own backward.
+//!
+//! **Row bands (split-K).** The weight gradient of `W·columns` is `dY·columnsᵀ`: an [O, k²·C]
+//! result reduced over all H·W pixels. At an image's full size that is a few thousand outputs
+//! each summing ~200,000 products, and Burn 0.22's matmul has no split-K: it launches a handful
+//! of workgroups that walk the whole reduction. On an H100 the decoders' backward took 660 ms
+//! per CoherentGS step at fern's 504×378. With `bands > 1` the image is cut into bands of whole
+//! rows, each band a batch of one batched matmul against the weights expanded over the batch;
+//! the weight gradient is then `bands` independent reductions that Burn's expand backward sums.
 
+use burn::tensor::ops::PadMode;
 use burn::tensor::Tensor;
 
-/// `x`: `[1, C, H + k − 1, W + k − 1]`, already padded; `weight`: `[O, C, k, k]`; `bias`: `[O]`.
-/// Returns the valid cross-correlation `[1, O, H, W]` (PyTorch's `conv2d`, stride 1, no padding).
+/// Target pixels per band of [`conv2d_matmul`]'s split reduction, and the most bands.
+const PIXELS_PER_BAND: usize = 4096;
+const MAX_BANDS: usize = 64;
+
+/// How many row bands an `h × w` output is cut into: about [`PIXELS_PER_BAND`] pixels each, at
+/// most [`MAX_BANDS`], and rounded so that the last band is not mostly padding.
+pub fn row_bands(h: usize, w: usize) -> usize {
+    let target = (h * w / PIXELS_PER_BAND).clamp(1, MAX_BANDS).min(h.max(1));
+    let rows = h.div_ceil(target);
+    h.div_ceil(rows.max(1)).max(1)
+}
+
+/// `x`: `[V, C, H + k − 1, W + k − 1]`, already padded; `weight`: `[V·O, C, k, k]`; `bias`:
+/// `[V·O]` — V independent convolutions (batch entry v with weights v·O..(v+1)·O, Burn's
+/// grouped `conv2d` on the batch folded into the channels). Returns the valid
+/// cross-correlation `[V, O, H, W]` (PyTorch's `conv2d`, stride 1, no padding), its reduction
+/// split into [`row_bands`] bands.
 pub fn conv2d_matmul(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
-    let [_, c, hp, wp] = x.dims();
-    let [o, _, k, _] = weight.dims();
+    let [_, _, hp, wp] = x.dims();
+    let k = weight.dims()[2];
+    let bands = row_bands(hp + 1 - k, wp + 1 - k);
+    conv2d_matmul_banded(x, weight, bias, bands)
+}
+
+/// [`conv2d_matmul`] with an explicit number of row bands (1: one matmul per batch entry).
+pub fn conv2d_matmul_banded(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, bands: usize) -> Tensor<4> {
+    let [v, c, hp, wp] = x.dims();
+    let [vo, _, k, _] = weight.dims();
+    let o = vo / v;
     let (h, w) = (hp + 1 - k, wp + 1 - k);
-    let columns = if k == 1 {
-        x.reshape([c, h * w])
+    let bands = bands.clamp(1, h.max(1));
+    // Rows per band; the bottom is padded with zero rows up to a whole number of bands, and
+    // the outputs of those rows are cut off below (their gradient is zero).
+    let rows = h.div_ceil(bands);
+    let hb = rows * bands;
+    let x = if hb > h { x.pad((0, 0, 0, hb - h), PadMode::Constant(0.0)) } else { x };
+    let kk = k * k * c;
+    let columns: Tensor<3> = if k == 1 {
+        x.reshape([v, c, hb * w])
     } else {
-        // Row (dy·k + dx)·C + c of the column matrix is channel c shifted by (dy, dx).
-        let shifted = (0..k * k).map(|s| x.clone().slice([0..1, 0..c, s / k..s / k + h, s % k..s % k + w]).reshape([c, h * w])).collect();
-        Tensor::cat(shifted, 0)
+        // Row (dy·k + dx)·C + c of a view's column matrix is channel c shifted by (dy, dx):
+        // the k column shifts first ([V, k·C, Hp, W]), then the k row shifts of those — 2k
+        // slices instead of k², each a Burn op and, in the backward, two kernels.
+        let across = Tensor::cat((0..k).map(|dx| x.clone().slice([0..v, 0..c, 0..hp + hb - h, dx..dx + w])).collect(), 1);
+        let down = Tensor::cat((0..k).map(|dy| across.clone().slice([0..v, 0..k * c, dy..dy + hb, 0..w])).collect(), 1);
+        down.reshape([v, kk, hb * w])
     };
-    // [O, C, k, k] → [O, k, k, C] → [O, k²·C]: the same (dy, dx, c) order as the rows above.
-    let matrix = weight.permute([0, 2, 3, 1]).reshape([o, k * k * c]);
-    (matrix.matmul(columns) + bias.reshape([o, 1])).reshape([1, o, h, w])
+    // [V·O, C, k, k] → [V·O, k, k, C] → [V, O, k²·C]: the same (dy, dx, c) order as the rows.
+    let matrix = weight.permute([0, 2, 3, 1]).reshape([v, o, kk]);
+    let y = if bands == 1 {
+        matrix.matmul(columns)
+    } else {
+        let n = rows * w;
+        // [V, k²C, bands·n] → [V·bands, k²C, n]; each view's weights broadcast over its bands.
+        let columns = columns.reshape([v, kk, bands, n]).swap_dims(1, 2).reshape([v * bands, kk, n]);
+        let matrix = matrix.reshape([v, 1, o, kk]).expand([v, bands, o, kk]).reshape([v * bands, o, kk]);
+        let y: Tensor<3> = matrix.matmul(columns); // [V·bands, O, n]
+        y.reshape([v, bands, o, n]).swap_dims(1, 2).reshape([v, o, hb * w])
+    };
+    let y = (y + bias.reshape([v, o, 1])).reshape([v, o, hb, w]);
+    if hb > h {
+        y.slice([0..v, 0..o, 0..h, 0..w])
+    } else {
+        y
+    }
 }

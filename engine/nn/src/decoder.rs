@@ -39,6 +39,44 @@ pub struct DecoderConfig {
     /// Weights start N(0, init_std²), biases 0.
     pub init_std: f32,
     pub seed: u64,
+    /// How the convolutions are computed (same values; the speed differs by device).
+    pub conv: ConvForm,
+}
+
+/// How the decoder computes its convolutions: Burn's `conv2d`, or [`conv2d_matmul`] (im2col by
+/// shifted slices, its weight-gradient reduction split into row bands).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConvForm {
+    /// The matmul form for wide convolutions (lavapipe: faster from [`MATMUL_CONV_FROM`]
+    /// input × output channels) and for large images (the split reduction); Burn's `conv2d`
+    /// for the rest.
+    #[default]
+    Auto,
+    /// Burn's `conv2d` everywhere.
+    Burn,
+    /// The matmul form everywhere.
+    Matmul,
+}
+
+impl ConvForm {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "auto" => Some(ConvForm::Auto),
+            "burn" => Some(ConvForm::Burn),
+            "matmul" => Some(ConvForm::Matmul),
+            _ => None,
+        }
+    }
+
+    /// Whether a `cin → cout` convolution with an `h × w` output runs as a matmul.
+    pub fn uses_matmul(self, cin: usize, cout: usize, h: usize, w: usize) -> bool {
+        match self {
+            ConvForm::Burn => false,
+            ConvForm::Matmul => true,
+            ConvForm::Auto => cin * cout >= MATMUL_CONV_FROM || h * w >= MATMUL_CONV_FROM_PIXELS,
+        }
+    }
 }
 
 impl DecoderConfig {
@@ -54,6 +92,7 @@ impl DecoderConfig {
             frequencies: 10,
             init_std: 0.02,
             seed: 0,
+            conv: ConvForm::Auto,
         }
     }
 
@@ -97,12 +136,50 @@ impl DecoderConfig {
 }
 
 /// One conv stage: kernel size, output size of the upsample before it, and the upsample's
-/// row and column interpolation matrices (`None` when the size does not change).
+/// row and column interpolation matrices (`None` when the size does not change). The matrices
+/// also apply the convolution's padding (their extra rows are the reflected or edge rows), so
+/// an upsampled stage needs no separate pad: Burn's reflection pad is ~7 operations per axis,
+/// and each costs host time in the forward and again in the backward.
 struct Stage {
     kernel: usize,
     size: [usize; 2],
     leaky: bool,
     upsample: Option<(Tensor<2>, Tensor<2>)>,
+}
+
+impl Stage {
+    /// The padding on each side, and whether it reflects (else it repeats the edge): reflection
+    /// needs two pixels per axis, so a stage with a 1-pixel axis repeats its edges on both axes.
+    fn padding(&self) -> (usize, bool) {
+        let pad = self.kernel / 2;
+        (pad, self.size[0] > pad && self.size[1] > pad)
+    }
+}
+
+/// The source sample that padded sample `i` (of `n + 2·pad`) copies: reflection excludes the
+/// edge sample (PyTorch's `reflect`), edge mode repeats it.
+fn padded_source(i: usize, n: usize, pad: usize, reflect: bool) -> usize {
+    let j = i as isize - pad as isize;
+    let last = n as isize - 1;
+    let k = if reflect {
+        if j < 0 {
+            -j
+        } else if j > last {
+            2 * last - j
+        } else {
+            j
+        }
+    } else {
+        j.clamp(0, last)
+    };
+    k as usize
+}
+
+/// [`interpolation_matrix`] with `pad` extra output samples on each side, taken as
+/// [`padded_source`] says: `[(to + 2·pad) × from]`.
+fn padded_interpolation_matrix(from: usize, to: usize, pad: usize, reflect: bool) -> Vec<f32> {
+    let m = interpolation_matrix(from, to);
+    (0..to + 2 * pad).flat_map(|i| { let o = padded_source(i, to, pad, reflect); m[o * from..(o + 1) * from].to_vec() }).collect()
 }
 
 /// Bilinear resampling from `from` to `to` samples along one axis as a `[to × from]` matrix
@@ -127,24 +204,50 @@ fn interpolation_matrix(from: usize, to: usize) -> Vec<f32> {
 /// backward 2.3× faster, the forward 1.2× slower); at ngf 2 (32 channels at most) it made the
 /// step 1.3× slower (1.35 → 1.76 s), its forward twice as slow. A per-shape probe had 60 → 60 at
 /// 64×48 2.8× faster as a matmul.
-const MATMUL_CONV_FROM: usize = 48 * 48;
+pub const MATMUL_CONV_FROM: usize = 48 * 48;
 
-/// The decoder's parameters and fixed inputs on the Burn device.
+/// Output pixels from which every convolution runs as a matmul with its reduction split into
+/// row bands ([`crate::conv::row_bands`]): Burn's `conv2d` backward reduces the weight gradient
+/// over all pixels in a few workgroups, which a GPU cannot hide at an image's full size.
+pub const MATMUL_CONV_FROM_PIXELS: usize = 128 * 128;
+
+/// The decoders of one or more views, evaluated as one batched network: every view has the
+/// same architecture and its own weights and code (the view is the batch dimension; the
+/// convolutions are grouped per view). The math is that of separate decoders; batching only
+/// cuts the number of Burn operations, whose host-side cost bounds the step on a GPU (on an
+/// H100 each Burn op cost ~40 µs of host time, and a decoder's forward and backward are ~1,000
+/// of them).
 pub struct ConvDecoder {
+    /// The architecture; `config.view` is the first view of the batch.
     pub config: DecoderConfig,
+    views: Vec<usize>,
     device: Device,
     stages: Vec<Stage>,
+    /// Per stage: `[V·O, C, k, k]` and `[V·O]`, view-major.
     weights: Params<4>,
     biases: Params<1>,
     code: Tensor<4>,
     coords: Tensor<4>,
 }
 
-/// A forward pass kept for its backward: the output on the host (`[channel][y][x]`) and the
-/// tracked output tensor.
+/// A forward pass kept for its backward: the output on the host (`[view][channel][y][x]`) and
+/// the tracked output tensor.
 pub struct DecoderPass {
     pub values: Vec<f32>,
     output: Tensor<4>,
+}
+
+impl DecoderPass {
+    /// Reads a tracked [`ConvDecoder::forward`] output back to the host (waits for the GPU).
+    pub fn read(output: Tensor<4>) -> Result<Self, NnError> {
+        Ok(DecoderPass { values: read(&output)?, output })
+    }
+
+    /// The `i`-th view of the batch's output (`[channel][y][x]`).
+    pub fn view_values(&self, i: usize) -> &[f32] {
+        let per = self.values.len() / self.output.dims()[0];
+        &self.values[i * per..(i + 1) * per]
+    }
 }
 
 /// Gradients of every parameter, in [`ConvDecoder::parameters_host`] order.
@@ -176,33 +279,52 @@ fn upload<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) 
 }
 
 impl ConvDecoder {
+    /// One view's decoder (`config.view`).
     pub fn new(config: DecoderConfig, device: &Device) -> Result<Self, NnError> {
-        config.validate()?;
+        let view = config.view;
+        Self::for_views(config, &[view], device)
+    }
+
+    /// The decoders of `views` (indices below `config.views`), batched. Each view's weights are
+    /// drawn as [`Self::new`] draws them for that view alone.
+    pub fn for_views(config: DecoderConfig, views: &[usize], device: &Device) -> Result<Self, NnError> {
+        if views.is_empty() {
+            return Err(NnError::Shape("a decoder batch needs at least one view".into()));
+        }
+        let mut config = config;
+        config.view = views[0];
+        for &v in views {
+            DecoderConfig { view: v, ..config.clone() }.validate()?;
+        }
+        let nv = views.len();
         let sizes = config.stage_sizes();
-        let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(config.seed ^ (config.view as u64) << 32);
         let normal = Normal::new(0.0f32, config.init_std).map_err(|e| NnError::Shape(e.to_string()))?;
+        let mut rngs: Vec<_> = views.iter().map(|&v| rand::rngs::Xoshiro256PlusPlus::seed_from_u64(config.seed ^ (v as u64) << 32)).collect();
         let mut stages = Vec::new();
         let (mut weights, mut biases) = (Vec::new(), Vec::new());
         let mut in_ch = 2 * config.frequencies;
         let mut prev = [1usize, 1usize];
         let mut add = |kernel: usize, size: [usize; 2], leaky: bool, cin: usize, cout: usize| {
-            let w: Vec<f32> = (0..cout * cin * kernel * kernel).map(|_| normal.sample(&mut rng)).collect();
-            weights.push(upload(w, [cout, cin, kernel, kernel], device).require_grad());
-            biases.push(upload(vec![0.0; cout], [cout], device).require_grad());
-            let upsample = (size != prev).then(|| {
-                let rows = upload(interpolation_matrix(prev[0], size[0]), [size[0], prev[0]], device);
+            let w: Vec<f32> = rngs.iter_mut().flat_map(|rng| (0..cout * cin * kernel * kernel).map(|_| normal.sample(rng)).collect::<Vec<_>>()).collect();
+            weights.push(upload(w, [nv * cout, cin, kernel, kernel], device).require_grad());
+            biases.push(upload(vec![0.0; nv * cout], [nv * cout], device).require_grad());
+            let mut stage = Stage { kernel, size, leaky, upsample: None };
+            let (pad, reflect) = stage.padding();
+            let (ph, pw) = (size[0] + 2 * pad, size[1] + 2 * pad);
+            stage.upsample = (size != prev).then(|| {
+                let rows = upload(padded_interpolation_matrix(prev[0], size[0], pad, reflect), [ph, prev[0]], device);
                 // Columns: X·Aᵀ, so store Aᵀ ([from × to]).
-                let a = interpolation_matrix(prev[1], size[1]);
+                let a = padded_interpolation_matrix(prev[1], size[1], pad, reflect);
                 let mut at = vec![0.0f32; a.len()];
-                for o in 0..size[1] {
+                for o in 0..pw {
                     for i in 0..prev[1] {
-                        at[i * size[1] + o] = a[o * prev[1] + i];
+                        at[i * pw + o] = a[o * prev[1] + i];
                     }
                 }
-                (rows, upload(at, [prev[1], size[1]], device))
+                (rows, upload(at, [prev[1], pw], device))
             });
             prev = size;
-            stages.push(Stage { kernel, size, leaky, upsample });
+            stages.push(stage);
         };
         for (i, &size) in sizes.iter().enumerate() {
             let mult = config.width_multipliers[i.min(config.width_multipliers.len() - 1)];
@@ -214,7 +336,8 @@ impl ConvDecoder {
         }
         add(3, [config.height, config.width], false, in_ch, config.out_channels);
 
-        let code = upload(config.code(), [1, 2 * config.frequencies, 1, 1], device);
+        let codes: Vec<f32> = views.iter().flat_map(|&v| DecoderConfig { view: v, ..config.clone() }.code()).collect();
+        let code = upload(codes, [nv, 2 * config.frequencies, 1, 1], device);
         let [ch, cw] = sizes[0];
         let lin = |n: usize, i: usize| if n > 1 { -1.0 + 2.0 * i as f32 / (n - 1) as f32 } else { 0.0 };
         let mut grid = Vec::with_capacity(2 * ch * cw);
@@ -223,6 +346,7 @@ impl ConvDecoder {
         let coords = upload(grid, [1, 2, ch, cw], device);
         Ok(ConvDecoder {
             config,
+            views: views.to_vec(),
             device: device.clone(),
             stages,
             weights: Params::new(weights),
@@ -232,39 +356,53 @@ impl ConvDecoder {
         })
     }
 
+    /// The views of the batch, in output order.
+    pub fn views(&self) -> &[usize] {
+        &self.views
+    }
+
     pub fn device(&self) -> &Device {
         &self.device
     }
 
-    /// The output `[1, out_channels, height, width]`, tracked for autodiff.
+    /// The output `[views, out_channels, height, width]`, tracked for autodiff.
     pub fn forward(&self) -> Tensor<4> {
+        let nv = self.views.len();
         let mut x = self.code.clone();
         let last = self.stages.len() - 1;
         for (i, stage) in self.stages.iter().enumerate() {
             // Bilinear upsampling as two matrix products (rows, then columns): Burn 0.22's wgpu
             // backend has no backward for `interpolate(Bilinear)`, matmul has one.
+            let (pad, reflect) = stage.padding();
             if let Some((rows, cols)) = &stage.upsample {
+                // Upsampled and padded at once (the matrices hold the padding rows).
                 let [_, c, h, w] = x.dims();
-                let [hh, ww] = stage.size;
-                // [1, c, h, w] → [h, c·w]; Aₕ·that → [H, c·w] → [H·c, w]; ·A_wᵀ → [H·c, W].
-                let by_rows: Tensor<2> = x.reshape([c, h, w]).swap_dims(0, 1).reshape([h, c * w]);
-                let y = rows.clone().matmul(by_rows).reshape([hh * c, w]).matmul(cols.clone());
-                x = y.reshape([hh, c, ww]).swap_dims(0, 1).reshape([1, c, hh, ww]);
-            }
-            let pad = stage.kernel / 2;
-            if pad > 0 {
-                // Reflection needs two pixels per axis; a 1-pixel axis repeats its edge.
-                let mode = if stage.size[0] > pad && stage.size[1] > pad { PadMode::Reflect } else { PadMode::Edge };
-                x = x.pad((pad, pad, pad, pad), mode);
+                let (hh, ww) = (rows.dims()[0], cols.dims()[1]);
+                // [V, c, h, w] → [h, V·c·w]; Aₕ·that → [H, V·c·w] → [H·V·c, w]; ·A_wᵀ → [H·V·c, W].
+                let by_rows: Tensor<2> = x.permute([2, 0, 1, 3]).reshape([h, nv * c * w]);
+                let y = rows.clone().matmul(by_rows).reshape([hh * nv * c, w]).matmul(cols.clone());
+                x = y.reshape([hh, nv, c, ww]).permute([1, 2, 0, 3]);
+            } else if pad > 0 {
+                x = x.pad((pad, pad, pad, pad), if reflect { PadMode::Reflect } else { PadMode::Edge });
             }
             let (w, b) = (self.weights.tensors[i].clone(), self.biases.tensors[i].clone());
-            let [cout, cin, _, _] = w.dims();
-            x = if cin * cout >= MATMUL_CONV_FROM { conv2d_matmul(x, w, b) } else { conv2d(x, w, Some(b), ConvOptions::new([1, 1], [0, 0], [1, 1], 1)) };
+            let [vo, cin, _, _] = w.dims();
+            let cout = vo / nv;
+            x = if self.config.conv.uses_matmul(cin, cout, stage.size[0], stage.size[1]) {
+                conv2d_matmul(x, w, b)
+            } else {
+                // One group per view: the batch goes into the channels.
+                let [_, c, hp, wp] = x.dims();
+                let y = conv2d(x.reshape([1, nv * c, hp, wp]), w, Some(b), ConvOptions::new([1, 1], [0, 0], [1, 1], nv));
+                let [_, _, h, wd] = y.dims();
+                y.reshape([nv, cout, h, wd])
+            };
             if stage.leaky {
                 x = leaky_relu(x, 0.2);
             }
             if i == 0 && i != last {
-                x = Tensor::cat(vec![x, self.coords.clone()], 1);
+                let [_, _, h, w] = x.dims();
+                x = Tensor::cat(vec![x, self.coords.clone().expand([nv, 2, h, w])], 1);
             }
         }
         x
@@ -281,10 +419,17 @@ impl ConvDecoder {
     /// next, instead of idling through one read-back per decoder.
     pub fn forward_host_all<'a>(decoders: impl IntoIterator<Item = &'a ConvDecoder>) -> Result<Vec<DecoderPass>, NnError> {
         let outputs: Vec<Tensor<4>> = decoders.into_iter().map(ConvDecoder::forward).collect();
-        outputs.into_iter().map(|output| Ok(DecoderPass { values: read(&output)?, output })).collect()
+        outputs.into_iter().map(DecoderPass::read).collect()
     }
 
-    /// Parameter gradients for dL/d(output) = `grad_output` (host, `[channel][y][x]`).
+    /// Waits until the device has run everything queued for this decoder (its last AdamW
+    /// update included), by reading back its smallest parameter tensor.
+    pub fn sync(&self) -> Result<(), NnError> {
+        let smallest = self.biases.tensors.iter().min_by_key(|b| b.dims()[0]).ok_or_else(|| NnError::Shape("a decoder without stages".into()))?;
+        read(smallest).map(drop)
+    }
+
+    /// Parameter gradients for dL/d(output) = `grad_output` (host, `[view][channel][y][x]`).
     pub fn gradients(&self, pass: DecoderPass, grad_output: &[f32]) -> Result<DecoderGrads, NnError> {
         if grad_output.len() != pass.values.len() {
             return Err(NnError::Shape(format!("gradient has {} values for an output of {}", grad_output.len(), pass.values.len())));
@@ -301,6 +446,28 @@ impl ConvDecoder {
         self.weights.step(lr, g.weights);
         self.biases.step(lr, g.biases);
         Ok(())
+    }
+
+    /// Each view's parameters on the host, in the order and sizes of a one-view decoder's
+    /// [`Self::parameters_host`] (what checkpoints store, whatever the batching).
+    pub fn view_parameters_host(&self) -> Result<Vec<Vec<Vec<f32>>>, NnError> {
+        let nv = self.views.len();
+        let all = self.parameters_host()?;
+        Ok((0..nv).map(|i| all.iter().map(|t| { let per = t.len() / nv; t[i * per..(i + 1) * per].to_vec() }).collect()).collect())
+    }
+
+    /// Replaces each view's parameters (as [`Self::view_parameters_host`] gives them).
+    pub fn set_view_parameters_host(&mut self, per_view: &[Vec<Vec<f32>>]) -> Result<(), NnError> {
+        let nv = self.views.len();
+        if per_view.len() != nv {
+            return Err(NnError::Shape(format!("parameters of {} views for a batch of {nv}", per_view.len())));
+        }
+        let tensors = per_view[0].len();
+        if per_view.iter().any(|p| p.len() != tensors) {
+            return Err(NnError::Shape("the views' parameter lists differ in length".into()));
+        }
+        let joined: Vec<Vec<f32>> = (0..tensors).map(|j| per_view.iter().flat_map(|p| p[j].iter().copied()).collect()).collect();
+        self.set_parameters_host(&joined)
     }
 
     /// Every parameter on the host: the stage weights, then the stage biases.
@@ -323,5 +490,28 @@ impl ConvDecoder {
 
     pub fn parameter_count(&self) -> usize {
         self.weights.count() + self.biases.count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The padded interpolation matrices are the plain ones followed by Burn's pad: the same
+    /// rows, in the order `PadMode::Reflect` / `Edge` put them.
+    #[test]
+    fn padded_interpolation_is_interpolation_then_pad() {
+        for &(from, to, pad, reflect) in &[(3usize, 6usize, 1usize, true), (2, 3, 1, true), (1, 2, 1, false), (4, 7, 2, true), (5, 10, 1, false)] {
+            let m = interpolation_matrix(from, to);
+            let p = padded_interpolation_matrix(from, to, pad, reflect);
+            assert_eq!(p.len(), (to + 2 * pad) * from);
+            for i in 0..to + 2 * pad {
+                // PyTorch/Burn reflect: index −1 → 1, n → n − 2; edge: clamp.
+                let j = i as isize - pad as isize;
+                let n = to as isize;
+                let src = if reflect { if j < 0 { -j } else if j >= n { 2 * (n - 1) - j } else { j } } else { j.clamp(0, n - 1) } as usize;
+                assert_eq!(&p[i * from..(i + 1) * from], &m[src * from..(src + 1) * from], "{from}→{to} pad {pad} row {i}");
+            }
+        }
     }
 }

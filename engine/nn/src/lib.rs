@@ -23,7 +23,7 @@ pub mod params;
 
 pub use adamw::{AdamW, CyclicLr};
 pub use basis_net::{BasisNet, BasisNetConfig};
-pub use decoder::{ConvDecoder, DecoderConfig, DecoderPass};
+pub use decoder::{ConvDecoder, ConvForm, DecoderConfig, DecoderPass};
 pub use device::burn_device;
 pub use params::Params;
 

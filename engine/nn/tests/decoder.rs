@@ -101,33 +101,47 @@ fn matmul_convolution_equals_burns_conv2d_forward_and_backward() {
     let device = burn_device(&ctx).unwrap();
     let mut s = 9u64;
     let mut random = |n: usize| -> Vec<f32> { (0..n).map(|_| lcg(&mut s)).collect() };
-    for &(c, o, k, h, w) in &[(3usize, 5usize, 3usize, 7usize, 10usize), (4, 2, 1, 5, 3), (6, 4, 3, 3, 3), (2, 3, 3, 1, 1)] {
+    // (views, in, out, kernel, height, width): one view, and a batch of views (grouped per view).
+    for &(v, c, o, k, h, w) in &[(1usize, 3usize, 5usize, 3usize, 7usize, 10usize), (1, 4, 2, 1, 5, 3), (1, 6, 4, 3, 3, 3), (1, 2, 3, 3, 1, 1), (3, 3, 4, 3, 7, 5), (2, 4, 3, 1, 5, 6)] {
         let (hp, wp) = (h + k - 1, w + k - 1);
-        let leaf = |v: Vec<f32>, shape: Vec<usize>| Tensor::<4>::from_data(TensorData::new(v, shape), &device).require_grad();
-        let x = leaf(random(c * hp * wp), vec![1, c, hp, wp]);
-        let wt = leaf(random(o * c * k * k), vec![o, c, k, k]);
-        let b = Tensor::<1>::from_data(TensorData::new(random(o), [o]), &device).require_grad();
-        let upstream = Tensor::<4>::from_data(TensorData::new(random(o * h * w), [1, o, h, w]), &device);
-        let run = |matmul: bool| {
-            let y = if matmul { kiln_nn::conv::conv2d_matmul(x.clone(), wt.clone(), b.clone()) } else { conv2d(x.clone(), wt.clone(), Some(b.clone()), ConvOptions::new([1, 1], [0, 0], [1, 1], 1)) };
-            assert_eq!(y.dims(), [1, o, h, w]);
+        let leaf = |values: Vec<f32>, shape: Vec<usize>| Tensor::<4>::from_data(TensorData::new(values, shape), &device).require_grad();
+        let x = leaf(random(v * c * hp * wp), vec![v, c, hp, wp]);
+        let wt = leaf(random(v * o * c * k * k), vec![v * o, c, k, k]);
+        let b = Tensor::<1>::from_data(TensorData::new(random(v * o), [v * o]), &device).require_grad();
+        let upstream = Tensor::<4>::from_data(TensorData::new(random(v * o * h * w), [v, o, h, w]), &device);
+        // bands: 0 = Burn's (grouped) conv2d; 1 = one matmul; more = the split reduction (row
+        // bands, including a count that does not divide the rows, so the zero-row padding is used).
+        let run = |bands: usize| {
+            let y = match bands {
+                0 => conv2d(x.clone().reshape([1, v * c, hp, wp]), wt.clone(), Some(b.clone()), ConvOptions::new([1, 1], [0, 0], [1, 1], v)).reshape([v, o, h, w]),
+                n => kiln_nn::conv::conv2d_matmul_banded(x.clone(), wt.clone(), b.clone(), n),
+            };
+            assert_eq!(y.dims(), [v, o, h, w]);
             let g = y.clone().mul(upstream.clone()).sum().backward();
-            let host = |t: Tensor<4>| -> Vec<f32> { t.into_data().to_vec().unwrap() };
-            let gb: Vec<f32> = b.grad(&g).unwrap().into_data().to_vec().unwrap();
+            let host = |t: Tensor<4>| -> Vec<f32> { t.into_data().try_to_vec::<f32>().unwrap() };
+            let gb: Vec<f32> = b.grad(&g).unwrap().into_data().try_to_vec::<f32>().unwrap();
             (host(y), host(x.grad(&g).unwrap()), host(wt.grad(&g).unwrap()), gb)
         };
-        let (a, m) = (run(false), run(true));
-        let close = |p: &[f32], q: &[f32], what: &str| {
-            assert_eq!(p.len(), q.len());
-            let scale = p.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-            let worst = p.iter().zip(q).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            assert!(worst <= 1e-5 * scale.max(1.0), "{c}→{o}, k {k}, {h}×{w}: {what} differs by {worst} (scale {scale})");
-        };
-        close(&a.0, &m.0, "output");
-        close(&a.1, &m.1, "input gradient");
-        close(&a.2, &m.2, "weight gradient");
-        close(&a.3, &m.3, "bias gradient");
+        let a = run(0);
+        for bands in [1, 2, 3] {
+            let m = run(bands);
+            let close = |p: &[f32], q: &[f32], what: &str| {
+                assert_eq!(p.len(), q.len());
+                let scale = p.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+                let worst = p.iter().zip(q).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(worst <= 1e-5 * scale.max(1.0), "{v} views, {c}→{o}, k {k}, {h}×{w}, {bands} bands: {what} differs by {worst} (scale {scale})");
+            };
+            close(&a.0, &m.0, "output");
+            close(&a.1, &m.1, "input gradient");
+            close(&a.2, &m.2, "weight gradient");
+            close(&a.3, &m.3, "bias gradient");
+        }
     }
+    // Band counts: ~4096 pixels each, at most 64, never a mostly-empty last band.
+    assert_eq!(kiln_nn::conv::row_bands(48, 64), 1);
+    assert_eq!(kiln_nn::conv::row_bands(378, 504), 42);
+    assert_eq!(kiln_nn::conv::row_bands(3000, 4000), 64);
+    assert_eq!(kiln_nn::conv::row_bands(1, 100_000), 1);
 }
 
 /// AdamW runs one update on all parameters concatenated; it must be PyTorch's AdamW applied to
@@ -160,9 +174,79 @@ fn adamw_on_concatenated_parameters_is_the_per_tensor_update() {
     assert_eq!(opt.steps(), 3);
     for ((p, want), sh) in params.iter().zip(&host).zip(&shapes) {
         assert_eq!(p.dims(), *sh);
-        let got: Vec<f32> = p.clone().into_data().to_vec().unwrap();
+        let got: Vec<f32> = p.clone().into_data().try_to_vec::<f32>().unwrap();
         for (a, b) in got.iter().zip(want) {
             assert!((*a as f64 - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+}
+
+/// The decoder's convolution forms are the same network: every form gives the same output and
+/// the same parameter gradients (the matmul forms are checked op by op above).
+#[test]
+fn decoder_conv_forms_agree() {
+    use kiln_nn::ConvForm;
+    let ctx = GpuContext::shared().unwrap();
+    let device = burn_device(&ctx).unwrap();
+    let run = |form: ConvForm| {
+        let mut c = DecoderConfig::new(7, 10, 2, 1, 3);
+        c.width_multipliers = vec![4, 3, 2];
+        c.out_channels = 3;
+        c.init_std = 0.3;
+        c.conv = form;
+        let dec = ConvDecoder::new(c, &device).unwrap();
+        let pass = dec.forward_host().unwrap();
+        let values = pass.values.clone();
+        let upstream: Vec<f32> = (0..values.len()).map(|i| ((i * 7919) % 13) as f32 / 13.0 - 0.5).collect();
+        (values, dec.gradients(pass, &upstream).unwrap().to_host().unwrap())
+    };
+    let (burn, matmul) = (run(ConvForm::Burn), run(ConvForm::Matmul));
+    let worst = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(worst(&burn.0, &matmul.0) < 1e-5, "outputs differ");
+    for (i, (a, b)) in burn.1.iter().zip(&matmul.1).enumerate() {
+        let scale = a.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        assert!(worst(a, b) <= 1e-4 * scale, "parameter {i}'s gradient differs by {} (scale {scale})", worst(a, b));
+    }
+}
+
+/// A batch of views is the views' separate decoders: the same initial weights, outputs and
+/// gradients, for both convolution forms (Burn's grouped conv2d and the batched matmul).
+#[test]
+fn batched_views_equal_separate_decoders() {
+    use kiln_nn::ConvForm;
+    let ctx = GpuContext::shared().unwrap();
+    let device = burn_device(&ctx).unwrap();
+    for form in [ConvForm::Burn, ConvForm::Matmul] {
+        let mut c = DecoderConfig::new(7, 10, 2, 0, 3);
+        c.width_multipliers = vec![4, 3, 2];
+        c.out_channels = 3;
+        c.init_std = 0.3;
+        c.conv = form;
+        let views = [0usize, 2];
+        let batch = ConvDecoder::for_views(c.clone(), &views, &device).unwrap();
+        assert_eq!(batch.views(), &views);
+        let singles: Vec<ConvDecoder> = views.iter().map(|&v| ConvDecoder::new(DecoderConfig { view: v, ..c.clone() }, &device).unwrap()).collect();
+        let per_view = batch.view_parameters_host().unwrap();
+        for (i, single) in singles.iter().enumerate() {
+            assert_eq!(per_view[i], single.parameters_host().unwrap(), "{form:?}: view {}'s initial weights", views[i]);
+        }
+        let pass = batch.forward_host().unwrap();
+        let per = pass.values.len() / views.len();
+        let upstream: Vec<f32> = (0..pass.values.len()).map(|i| ((i * 7919) % 13) as f32 / 13.0 - 0.5).collect();
+        let worst = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        let mut single_grads = Vec::new();
+        for (i, single) in singles.iter().enumerate() {
+            let sp = single.forward_host().unwrap();
+            assert!(worst(&sp.values, pass.view_values(i)) < 1e-5, "{form:?}: view {}'s output", views[i]);
+            single_grads.push(single.gradients(sp, &upstream[i * per..(i + 1) * per]).unwrap().to_host().unwrap());
+        }
+        let batch_grads = batch.gradients(pass, &upstream).unwrap().to_host().unwrap();
+        for (j, g) in batch_grads.iter().enumerate() {
+            let n = g.len() / views.len();
+            for (i, sg) in single_grads.iter().enumerate() {
+                let scale = sg[j].iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+                assert!(worst(&g[i * n..(i + 1) * n], &sg[j]) <= 1e-4 * scale, "{form:?}: parameter {j} of view {}", views[i]);
+            }
         }
     }
 }

@@ -39,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if s.step % 10 == 0 {
             eprintln!("seed {seed} splat {splat} step {} ce {:.4} flow {:.4} splat {:.4} ({:.2}+{:.2} s)", s.step, s.ce, s.flow3d, s.splat, s.base_seconds, s.splat_seconds);
         }
-    })?;
+    }, &mut |_, _| ())?;
     if args.iter().any(|a| a == "--json") {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }

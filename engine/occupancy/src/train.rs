@@ -416,6 +416,8 @@ pub struct BenchReport {
 }
 
 /// Both arms for each network seed (same scenes, steps and sampling), side by side.
+/// `on_step` sees every step; `on_arm` each arm's result as soon as it is evaluated (so a run
+/// stopped before the end still leaves the arms it finished).
 pub fn bench(
     base: &TrainConfig,
     seeds: &[u64],
@@ -423,6 +425,7 @@ pub fn bench(
     device: &Device,
     backend: &dyn SplatBackend,
     on_step: &mut dyn FnMut(u64, bool, &StepStats),
+    on_arm: &mut dyn FnMut(bool, &ArmResult),
 ) -> Result<BenchReport, OccError> {
     if seeds.is_empty() {
         return Err(OccError::Invalid("the benchmark needs at least one seed".into()));
@@ -433,7 +436,9 @@ pub fn bench(
     for &seed in seeds {
         for (arm, splat) in [false, true].into_iter().enumerate() {
             let cfg = TrainConfig { splat, seed, ..base.clone() };
-            results[arm].push(run_arm(&cfg, device, backend, &test, &mut |s| on_step(seed, splat, s))?);
+            let result = run_arm(&cfg, device, backend, &test, &mut |s| on_step(seed, splat, s))?;
+            on_arm(splat, &result);
+            results[arm].push(result);
         }
     }
     let mut zero_flow_epe = 0.0;

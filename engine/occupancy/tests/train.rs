@@ -81,7 +81,10 @@ fn training_arms_lower_the_loss_and_bench_runs_end_to_end() {
     base.train_seeds = vec![100, 101];
     base.test_seeds = vec![900];
     let mut seen = [0usize; 2];
-    let report = bench(&base, &[0], "test adapter", &device, &backend, &mut |_, splat, _| seen[splat as usize] += 1).unwrap();
+    let mut arms = Vec::new();
+    let report = bench(&base, &[0], "test adapter", &device, &backend, &mut |_, splat, _| seen[splat as usize] += 1, &mut |splat, r| arms.push((splat, r.test.miou))).unwrap();
+    // Each arm is reported as it finishes, with the result the report then holds.
+    assert_eq!(arms, vec![(false, report.arms[0].runs[0].test.miou), (true, report.arms[1].runs[0].test.miou)]);
     assert_eq!(seen, [6, 6]);
     assert_eq!(report.arms.len(), 2);
     for arm in &report.arms {
@@ -94,7 +97,7 @@ fn training_arms_lower_the_loss_and_bench_runs_end_to_end() {
     let table = report.table();
     assert!(table.contains("3d+splat") && table.contains("mIoU"), "{table}");
     assert!(table.contains("seed 0:") && table.contains("predicting zero flow"), "{table}");
-    assert!(bench(&base, &[], "x", &device, &backend, &mut |_, _, _| ()).is_err());
+    assert!(bench(&base, &[], "x", &device, &backend, &mut |_, _, _| (), &mut |_, _| ()).is_err());
 }
 
 #[test]

@@ -42,6 +42,15 @@ impl Progress {
         self.bar.set_message(message);
     }
 
+    /// A line above the bar (or in the log when stderr is not a terminal).
+    pub fn println(&self, line: String) {
+        if self.interactive {
+            self.bar.println(line);
+        } else {
+            eprintln!("{line}");
+        }
+    }
+
     pub fn finish(&self) {
         self.bar.finish();
     }

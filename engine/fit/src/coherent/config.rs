@@ -35,6 +35,8 @@ pub struct CoherentConfig {
     pub tv_gamma_start: f32,
     pub depth_ngf: Option<usize>,
     pub opacity_ngf: Option<usize>,
+    /// How the decoders compute their convolutions (same values, different speed).
+    pub decoder_conv: kiln_nn::ConvForm,
     /// Cyclic LR (triangular2) of the decoders: base, max, and the step-up as a fraction of
     /// `iterations` (code: 1000 and 2000 of 13,000).
     pub depth_lr: [f64; 2],
@@ -82,6 +84,7 @@ impl Default for CoherentConfig {
             tv_gamma_start: 0.35,
             depth_ngf: None,
             opacity_ngf: None,
+            decoder_conv: kiln_nn::ConvForm::Auto,
             depth_lr: [1e-6, 1e-4],
             depth_lr_step: 1000.0 / 13000.0,
             opacity_lr: [1e-6, 1e-5],

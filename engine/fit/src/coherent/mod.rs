@@ -27,6 +27,7 @@ use kiln_splat::loss::{ImageLoss, LossConfig, LossValues};
 use kiln_splat::{sh_coeffs, GaussianCloud, GpuCloud, RenderOutput, RenderSettings};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
+use rayon::prelude::*;
 use std::sync::Arc;
 
 const SH_C0: f32 = 0.282_094_8;
@@ -100,11 +101,12 @@ impl HostAdam {
         self.t += 1;
         let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-15f32);
         let (bc1, bc2) = (1.0 - b1.powi(self.t), 1.0 - b2.powi(self.t));
-        for i in 0..params.len() {
-            self.m[i] = b1 * self.m[i] + (1.0 - b1) * grads[i];
-            self.v[i] = b2 * self.v[i] + (1.0 - b2) * grads[i] * grads[i];
-            params[i] -= lr[i.min(lr.len() - 1)] * (self.m[i] / bc1) / ((self.v[i] / bc2).sqrt() + eps);
-        }
+        let last = lr.len() - 1;
+        (params, &mut self.m, &mut self.v).into_par_iter().zip(grads).enumerate().for_each(|(i, ((p, m, v), g))| {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *p -= lr[i.min(last)] * (*m / bc1) / ((*v / bc2).sqrt() + eps);
+        });
     }
 }
 
@@ -139,11 +141,14 @@ pub struct Saturation {
 }
 
 /// Wall-clock seconds spent in each part of `train_step`, summed over the steps so far (host
-/// clock; each part ends with a read-back, so the GPU work it queued is included).
+/// clock; the parts that end with a read-back include the GPU work queued before it).
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct StepTimes {
-    /// Decoder forwards in Burn and the read-back of their outputs (the Burn → host leg).
+    /// Recording the decoder forwards in Burn (host time: Burn launches kernels lazily).
     pub decoder_forward: f64,
+    /// Waiting for the decoder outputs' read-back (the GPU work queued before it, the
+    /// previous step's decoder backward included unless `decoder_backward_wait` took it).
+    pub decoder_forward_wait: f64,
     /// Positions/opacities to the GPU, render, GPU image loss, render read-back.
     pub render: f64,
     /// Host pyramid-L1 levels and disparity TV on the read-back render.
@@ -152,20 +157,25 @@ pub struct StepTimes {
     pub losses_backward: f64,
     /// Flow loss on world positions and the chain rule to the ray depth (host).
     pub flow: f64,
-    /// dL/d(decoder output) to Burn, decoder backward and AdamW (the host → Burn leg).
+    /// dL/d(decoder output) to Burn, recording the decoder backward and AdamW (host time).
     pub decoder_backward: f64,
+    /// Waiting for that backward to finish on the GPU: only with
+    /// [`CoherentTrainer::sync_parts`] (benchmarks), else it is in the next `decoder_forward_wait`.
+    pub decoder_backward_wait: f64,
 }
 
 impl StepTimes {
     /// Every part by its field name, in step order.
-    pub fn parts(&self) -> [(&'static str, f64); 6] {
+    pub fn parts(&self) -> [(&'static str, f64); 8] {
         [
             ("decoder_forward", self.decoder_forward),
+            ("decoder_forward_wait", self.decoder_forward_wait),
             ("render", self.render),
             ("host_image_terms", self.host_image_terms),
             ("losses_backward", self.losses_backward),
             ("flow", self.flow),
             ("decoder_backward", self.decoder_backward),
+            ("decoder_backward_wait", self.decoder_backward_wait),
         ]
     }
 }
@@ -173,6 +183,9 @@ impl StepTimes {
 pub struct CoherentTrainer {
     ctx: Arc<GpuContext>,
     pub times: StepTimes,
+    /// Wait for the decoders' backward at the end of each step, so that `times` splits Burn's
+    /// GPU time from its host time (benchmarks; it costs a pipeline bubble).
+    pub sync_parts: bool,
     pub scene: Scene,
     pub config: CoherentConfig,
     inputs: CoherentInputs,
@@ -242,16 +255,26 @@ impl CoherentTrainer {
         let layer_count = inputs.layer_count.max(1);
         let offsets = if config.use_decoder {
             let device = kiln_nn::burn_device(&ctx).map_err(|e| FitError::Invalid(e.to_string()))?;
-            let make = |ngf: usize, v: usize, salt: u64| {
+            // Views of one size share a batched network (one Burn graph for all of them).
+            let mut batches: Vec<Vec<usize>> = Vec::new();
+            for v in 0..views {
+                match batches.iter_mut().find(|b| (geom[b[0]].width, geom[b[0]].height) == (geom[v].width, geom[v].height)) {
+                    Some(b) => b.push(v),
+                    None => batches.push(vec![v]),
+                }
+            }
+            let make = |ngf: usize, batch: &Vec<usize>, salt: u64| {
+                let v = batch[0];
                 let mut c = DecoderConfig::new(geom[v].height, geom[v].width, ngf, v, views);
                 c.out_channels = layer_count;
                 c.seed = config.seed ^ salt;
-                ConvDecoder::new(c, &device).map_err(|e| FitError::Invalid(e.to_string()))
+                c.conv = config.decoder_conv;
+                ConvDecoder::for_views(c, batch, &device).map_err(|e| FitError::Invalid(e.to_string()))
             };
             let it = config.iterations as f32;
             Offsets::Decoders {
-                depth: (0..views).map(|v| make(config.depth_ngf(views), v, 0x0de7)).collect::<Result<_, _>>()?,
-                opacity: (0..views).map(|v| make(config.opacity_ngf(views), v, 0x0ac1)).collect::<Result<_, _>>()?,
+                depth: batches.iter().map(|b| make(config.depth_ngf(views), b, 0x0de7)).collect::<Result<_, _>>()?,
+                opacity: batches.iter().map(|b| make(config.opacity_ngf(views), b, 0x0ac1)).collect::<Result<_, _>>()?,
                 depth_lr: CyclicLr { base: config.depth_lr[0], max: config.depth_lr[1], step_size: (config.depth_lr_step * it).round().max(1.0) as u32 },
                 opacity_lr: CyclicLr { base: config.opacity_lr[0], max: config.opacity_lr[1], step_size: (config.opacity_lr_step * it).round().max(1.0) as u32 },
             }
@@ -310,6 +333,7 @@ impl CoherentTrainer {
             history: Vec::new(),
             saturation: Saturation::default(),
             times: StepTimes::default(),
+            sync_parts: false,
             ctx,
         };
         t.offsets_forward_only()?;
@@ -362,10 +386,13 @@ impl CoherentTrainer {
         }
         match &self.offsets {
             Offsets::Decoders { depth, opacity, .. } => {
+                // Per view, whatever the batching: decoder.<kind>.<view>.<tensor>.
                 for (kind, decoders) in [("depth", depth), ("opacity", opacity)] {
-                    for (v, d) in decoders.iter().enumerate() {
-                        for (j, t) in d.parameters_host().map_err(nn_err)?.into_iter().enumerate() {
-                            ck.push(&format!("decoder.{kind}.{v}.{j}"), t);
+                    for d in decoders {
+                        for (&v, params) in d.views().iter().zip(d.view_parameters_host().map_err(nn_err)?) {
+                            for (j, t) in params.into_iter().enumerate() {
+                                ck.push(&format!("decoder.{kind}.{v}.{j}"), t);
+                            }
                         }
                     }
                 }
@@ -429,10 +456,15 @@ impl CoherentTrainer {
                     return Err(FitError::Checkpoint("the checkpoint has free offsets, this run has decoders (--no-decoder differs)".into()));
                 }
                 for (kind, decoders) in [("depth", depth), ("opacity", opacity)] {
-                    for (v, d) in decoders.iter_mut().enumerate() {
-                        let shapes: Vec<usize> = d.parameters_host().map_err(nn_err)?.iter().map(Vec::len).collect();
-                        let params = shapes.iter().enumerate().map(|(j, &len)| sized(&format!("decoder.{kind}.{v}.{j}"), len)).collect::<Result<Vec<_>, _>>()?;
-                        d.set_parameters_host(&params).map_err(nn_err)?;
+                    for d in decoders.iter_mut() {
+                        let current = d.view_parameters_host().map_err(nn_err)?;
+                        let per_view = d
+                            .views()
+                            .iter()
+                            .zip(&current)
+                            .map(|(&v, params)| params.iter().enumerate().map(|(j, t)| sized(&format!("decoder.{kind}.{v}.{j}"), t.len())).collect::<Result<Vec<_>, _>>())
+                            .collect::<Result<Vec<_>, _>>()?;
+                        d.set_view_parameters_host(&per_view).map_err(nn_err)?;
                     }
                 }
             }
@@ -465,7 +497,7 @@ impl CoherentTrainer {
             .enumerate()
             .map(|(v, g)| {
                 let o = self.first[v];
-                (0..g.rays.len()).map(|p| g.center + g.rays[p] * (g.base_depth[p] + dz[o + p])).collect()
+                (0..g.rays.len()).into_par_iter().map(|p| g.center + g.rays[p] * (g.base_depth[p] + dz[o + p])).collect()
             })
             .collect()
     }
@@ -488,11 +520,20 @@ impl CoherentTrainer {
         let counts = match &self.offsets {
             Offsets::Decoders { depth, opacity, .. } => {
                 let mut counts = (0, 0);
-                let mut all = ConvDecoder::forward_host_all(depth.iter().chain(opacity.iter())).map_err(nn_err)?.into_iter();
-                let depth_passes: Vec<_> = all.by_ref().take(self.geom.len()).collect();
-                for (v, (d, o)) in depth_passes.into_iter().zip(all).enumerate() {
-                    let c = self.select(v, &d.values, &o.values, &mut dz, &mut logits)?;
-                    counts = (counts.0 + c.0, counts.1 + c.1);
+                // Every forward is queued before the first read-back, so the device runs them
+                // back to back while the host records the next.
+                let t0 = std::time::Instant::now();
+                let outputs: Vec<_> = depth.iter().chain(opacity.iter()).map(ConvDecoder::forward).collect();
+                let t1 = std::time::Instant::now();
+                let mut all = outputs.into_iter().map(DecoderPass::read).collect::<Result<Vec<_>, _>>().map_err(nn_err)?.into_iter();
+                self.times.decoder_forward += (t1 - t0).as_secs_f64();
+                self.times.decoder_forward_wait += t1.elapsed().as_secs_f64();
+                let depth_passes: Vec<_> = all.by_ref().take(depth.len()).collect();
+                for ((d, o), batch) in depth_passes.into_iter().zip(all).zip(depth) {
+                    for (i, &v) in batch.views().iter().enumerate() {
+                        let c = self.select(v, d.view_values(i), o.view_values(i), &mut dz, &mut logits)?;
+                        counts = (counts.0 + c.0, counts.1 + c.1);
+                    }
                     passes.push((d, o));
                 }
                 counts
@@ -503,9 +544,10 @@ impl CoherentTrainer {
                     return Err(FitError::Diverged { step: self.step, what: format!("the free {kind} offset of Gaussian {gaussian} is {t}") });
                 }
                 let s = self.offset_scale();
-                dz = depth.iter().map(|t| s * t.tanh()).collect();
-                logits = opacity.iter().map(|t| self.base_logit + self.config.opacity_gain * t.tanh()).collect();
-                (depth.iter().filter(|t| t.tanh().abs() > 0.99).count(), opacity.iter().filter(|t| t.tanh().abs() > 0.99).count())
+                let (base, gain) = (self.base_logit, self.config.opacity_gain);
+                dz = depth.par_iter().map(|t| s * t.tanh()).collect();
+                logits = opacity.par_iter().map(|t| base + gain * t.tanh()).collect();
+                (depth.par_iter().filter(|t| t.tanh().abs() > 0.99).count(), opacity.par_iter().filter(|t| t.tanh().abs() > 0.99).count())
             }
         };
         let n = self.n.max(1) as f32;
@@ -523,21 +565,32 @@ impl CoherentTrainer {
         let g = &self.geom[v];
         let hw = g.width * g.height;
         let (s, gain) = (self.offset_scale(), self.config.opacity_gain);
-        let (mut sat_d, mut sat_o) = (0, 0);
-        for p in 0..hw {
+        let at = |p: usize| {
             let c = g.layers[p] as usize;
-            let (od, oo) = (depth_out[c * hw + p], opacity_out[c * hw + p]);
-            if !(od.is_finite() && oo.is_finite()) {
-                let what = format!("view {v}'s {} decoder gave {} at pixel {p}", if od.is_finite() { "opacity" } else { "depth" }, if od.is_finite() { oo } else { od });
-                return Err(FitError::Diverged { step: self.step, what });
-            }
-            let (td, to) = (od.tanh(), oo.tanh());
-            sat_d += usize::from(td.abs() > 0.99);
-            sat_o += usize::from(to.abs() > 0.99);
-            dz[self.first[v] + p] = s * td;
-            logits[self.first[v] + p] = self.base_logit + gain * to;
+            (depth_out[c * hw + p], opacity_out[c * hw + p])
+        };
+        if let Some(p) = (0..hw).into_par_iter().find_first(|&p| {
+            let (od, oo) = at(p);
+            !(od.is_finite() && oo.is_finite())
+        }) {
+            let (od, oo) = at(p);
+            let what = format!("view {v}'s {} decoder gave {} at pixel {p}", if od.is_finite() { "opacity" } else { "depth" }, if od.is_finite() { oo } else { od });
+            return Err(FitError::Diverged { step: self.step, what });
         }
-        Ok((sat_d, sat_o))
+        let range = self.first[v]..self.first[v] + hw;
+        let base_logit = self.base_logit;
+        let counts = (&mut dz[range.clone()], &mut logits[range])
+            .into_par_iter()
+            .enumerate()
+            .map(|(p, (dz, logit))| {
+                let (od, oo) = at(p);
+                let (td, to) = (od.tanh(), oo.tanh());
+                *dz = s * td;
+                *logit = base_logit + gain * to;
+                (usize::from(td.abs() > 0.99), usize::from(to.abs() > 0.99))
+            })
+            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        Ok(counts)
     }
 
     /// Log-scales back to the pixel footprint at the current depth: σ = 1.2·tan(FoVy/2)·z/H =
@@ -613,8 +666,8 @@ impl CoherentTrainer {
         };
 
         // 1. Offsets and opacities, with the decoders' graphs kept for their backward.
-        let passes = self.offsets_forward()?;
-        self.times.decoder_forward += lap();
+        let passes = self.offsets_forward()?; // times its record and wait parts itself
+        lap();
         self.upload_geometry();
 
         // 2. Render view v; image loss on the GPU.
@@ -709,13 +762,15 @@ impl CoherentTrainer {
             let pos = self.positions(&self.dz);
             let mut gf: Vec<Vec<Vec3>> = self.geom.iter().map(|g| vec![Vec3::ZERO; g.rays.len()]).collect();
             flow = losses::flow_loss(&pos, &self.inputs.flows, reference, self.config.unit, &mut gf);
+            let weight = self.config.flow_weight;
             for (a, b) in g_pos.iter_mut().zip(&gf) {
-                for (x, y) in a.iter_mut().zip(b) {
-                    *x += *y * self.config.flow_weight;
-                }
+                a.par_iter_mut().zip(b).for_each(|(x, y)| *x += *y * weight);
             }
         }
-        let g_z: Vec<f32> = self.geom.iter().enumerate().flat_map(|(i, g)| (0..g.rays.len()).map(move |p| (i, g, p))).map(|(i, g, p)| g_pos[i][p].dot(g.rays[p])).collect();
+        let mut g_z: Vec<f32> = Vec::with_capacity(self.n);
+        for (g, gp) in self.geom.iter().zip(&g_pos) {
+            g_z.par_extend(gp.par_iter().zip(&g.rays).map(|(d, r)| d.dot(*r)));
+        }
 
         self.times.flow += lap();
 
@@ -726,32 +781,43 @@ impl CoherentTrainer {
         match &mut self.offsets {
             Offsets::Decoders { depth, opacity, depth_lr, opacity_lr } => {
                 let (lr_d, lr_o) = (depth_lr.at(step), opacity_lr.at(step));
-                for (i, (dp, op)) in passes.into_iter().enumerate() {
-                    let g = &self.geom[i];
-                    let hw = g.width * g.height;
-                    let c = self.inputs.layer_count.max(1);
-                    let (mut gd_out, mut go_out) = (vec![0.0f32; c * hw], vec![0.0f32; c * hw]);
-                    for p in 0..hw {
-                        let l = g.layers[p] as usize;
-                        let td = dp.values[l * hw + p].tanh();
-                        gd_out[l * hw + p] = g_z[first[i] + p] * s * (1.0 - td * td);
-                        let to = op.values[l * hw + p].tanh();
-                        go_out[l * hw + p] = g_logits[first[i] + p] * gain * (1.0 - to * to);
+                let c = self.inputs.layer_count.max(1);
+                for (((dp, op), d), o) in passes.into_iter().zip(depth.iter_mut()).zip(opacity.iter_mut()) {
+                    let (mut gd_out, mut go_out) = (Vec::new(), Vec::new());
+                    for (b, &i) in d.views().iter().enumerate() {
+                        let g = &self.geom[i];
+                        let hw = g.width * g.height;
+                        let (dv, ov) = (dp.view_values(b), op.view_values(b));
+                        // Each pixel's gradient goes to its own layer's channel only (one-hot masks).
+                        let per_pixel: Vec<(f32, f32)> = (0..hw)
+                            .into_par_iter()
+                            .map(|p| {
+                                let l = g.layers[p] as usize;
+                                let td = dv[l * hw + p].tanh();
+                                let to = ov[l * hw + p].tanh();
+                                (g_z[first[i] + p] * s * (1.0 - td * td), g_logits[first[i] + p] * gain * (1.0 - to * to))
+                            })
+                            .collect();
+                        let base = gd_out.len();
+                        gd_out.resize(base + c * hw, 0.0);
+                        go_out.resize(base + c * hw, 0.0);
+                        for (p, (gd, go)) in per_pixel.into_iter().enumerate() {
+                            let l = g.layers[p] as usize;
+                            gd_out[base + l * hw + p] = gd;
+                            go_out[base + l * hw + p] = go;
+                        }
                     }
-                    depth[i].step(dp, &gd_out, lr_d).map_err(nn_err)?;
-                    opacity[i].step(op, &go_out, lr_o).map_err(nn_err)?;
+                    d.step(dp, &gd_out, lr_d).map_err(nn_err)?;
+                    o.step(op, &go_out, lr_o).map_err(nn_err)?;
                 }
             }
             Offsets::Direct { depth, opacity, adam } => {
                 let n = depth.len();
                 let mut params: Vec<f32> = depth.iter().chain(opacity.iter()).copied().collect();
                 let mut g = vec![0.0f32; 2 * n];
-                for i in 0..n {
-                    let td = depth[i].tanh();
-                    g[i] = g_z[i] * s * (1.0 - td * td);
-                    let to = opacity[i].tanh();
-                    g[n + i] = g_logits[i] * gain * (1.0 - to * to);
-                }
+                let (gd, go) = g.split_at_mut(n);
+                gd.par_iter_mut().zip(depth.par_iter()).zip(&g_z).for_each(|((g, t), gz)| *g = gz * s * (1.0 - t.tanh() * t.tanh()));
+                go.par_iter_mut().zip(opacity.par_iter()).zip(&g_logits).for_each(|((g, t), gl)| *g = gl * gain * (1.0 - t.tanh() * t.tanh()));
                 let lrs: Vec<f32> = (0..2 * n).map(|i| if i < n { self.config.direct_depth_lr } else { self.config.direct_opacity_lr }).collect();
                 adam.step(&mut params, &g, &lrs);
                 depth.copy_from_slice(&params[..n]);
@@ -760,6 +826,14 @@ impl CoherentTrainer {
         }
 
         self.times.decoder_backward += lap();
+        if self.sync_parts {
+            if let Offsets::Decoders { depth, opacity, .. } = &self.offsets {
+                for d in depth.iter().chain(opacity) {
+                    d.sync().map_err(nn_err)?;
+                }
+            }
+            self.times.decoder_backward_wait += lap();
+        }
         self.step += 1;
         let c = &self.config;
         if (self.step as f32) < c.scale_reset_until * c.iterations as f32 && self.step.is_multiple_of(c.scale_reset_interval.max(1)) {

@@ -31,7 +31,18 @@ pub struct PrepareOptions {
     /// World length of the spec's depth unit (see `CoherentConfig::unit`).
     pub unit: f32,
     pub layers: usize,
+    /// kiln's addition: start from the depth the flow correspondences triangulate to where the
+    /// consistency check trusts them ([`triangulate_flow_depths`], [`merge_triangulated`]).
+    pub triangulate: bool,
 }
+
+/// Least ray angle for a triangulated depth (below it, a pixel of flow error moves the point
+/// too far along the ray).
+pub const MIN_PARALLAX_DEG: f32 = 0.5;
+
+/// Box-blur radius (pixels) of the triangulated / monocular depth ratio that rescales the
+/// monocular depth where no triangulation exists.
+const RATIO_BLUR_RADIUS: usize = 15;
 
 /// What preparation found, for metrics.json and the log.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -43,6 +54,8 @@ pub struct PrepareReport {
     pub shift: Vec<f32>,
     pub align_residual_before: f64,
     pub align_residual_after: f64,
+    /// With `triangulate`: per view, the fraction of pixels whose depth was triangulated.
+    pub triangulated_fraction: Vec<f32>,
 }
 
 fn depth_err(e: kiln_depth::DepthError) -> FitError {
@@ -100,15 +113,176 @@ pub fn prepare_inputs(ctx: &GpuContext, scene: &Scene, opts: &PrepareOptions) ->
     } else {
         opts.unit
     };
+    let mut depth: Vec<Vec<f32>> = init.views.iter().map(|v| v.depth.values.iter().map(|z| z * scale).collect()).collect();
+    let flows: Vec<FlowField> = init
+        .flows
+        .iter()
+        .map(|(i, j, f)| FlowField { from: *i, to: *j, width: f.width, height: f.height, flow: f.interleaved(), mask: f.valid.clone() })
+        .collect();
+    if opts.triangulate {
+        let tri = triangulate_flow_depths(&cameras, &flows, MIN_PARALLAX_DEG);
+        for (v, (d, t)) in depth.iter_mut().zip(&tri).enumerate() {
+            let (w, h) = (cameras[v].width as usize, cameras[v].height as usize);
+            report.triangulated_fraction.push(t.iter().filter(|t| t.is_some()).count() as f32 / t.len().max(1) as f32);
+            *d = merge_triangulated(d, t, w, h);
+        }
+    }
     let inputs = CoherentInputs {
-        depth: init.views.iter().map(|v| v.depth.values.iter().map(|z| z * scale).collect()).collect(),
+        depth,
         layers: init.views.iter().map(|v| v.layers.labels.clone()).collect(),
         layer_count: opts.layers.max(1),
-        flows: init
-            .flows
-            .into_iter()
-            .map(|(i, j, f)| FlowField { from: i, to: j, width: f.width, height: f.height, flow: f.interleaved(), mask: f.valid })
-            .collect(),
+        flows,
     };
     Ok((inputs, report))
+}
+
+/// Depth of every pixel of each view triangulated from the flow correspondences (midpoint of
+/// the two rays' closest approach), where the forward–backward check trusts the flow and the
+/// rays meet in front of both cameras at a parallax of at least `min_parallax_deg`; with
+/// several partner views the estimate of largest parallax wins. `None` where no pair gives one.
+/// Depth is camera-space z (the trainer's X = c + z·ray with ray.z = 1 in camera space).
+pub fn triangulate_flow_depths(cameras: &[&kiln_scene::Camera], flows: &[FlowField], min_parallax_deg: f32) -> Vec<Vec<Option<f32>>> {
+    use glam::Vec3;
+    let min_sin = min_parallax_deg.to_radians().sin();
+    let ray = |cam: &kiln_scene::Camera, x: f32, y: f32| cam.rotation.transpose() * Vec3::new((x - cam.cx) / cam.fx, (y - cam.cy) / cam.fy, 1.0);
+    cameras
+        .iter()
+        .enumerate()
+        .map(|(i, ci)| {
+            let (w, h) = (ci.width as usize, ci.height as usize);
+            let mut best: Vec<(f32, Option<f32>)> = vec![(0.0, None); w * h];
+            for f in flows.iter().filter(|f| f.from == i) {
+                let cj = cameras[f.to];
+                let (oi, oj) = (ci.center(), cj.center());
+                for p in 0..w * h {
+                    if f.mask[p] < 0.5 {
+                        continue;
+                    }
+                    let (x, y) = ((p % w) as f32 + 0.5, (p / w) as f32 + 0.5);
+                    let (ri, rj) = (ray(ci, x, y), ray(cj, x + f.flow[p][0], y + f.flow[p][1]));
+                    let sin = ri.normalize().cross(rj.normalize()).length();
+                    if sin < min_sin || sin <= best[p].0 {
+                        continue;
+                    }
+                    let w0 = oi - oj;
+                    let (a, b, c, d, e) = (ri.dot(ri), ri.dot(rj), rj.dot(rj), ri.dot(w0), rj.dot(w0));
+                    let denom = a * c - b * b;
+                    let (t, s) = ((b * e - c * d) / denom, (a * e - b * d) / denom);
+                    if t > 0.0 && s > 0.0 && t.is_finite() {
+                        best[p] = (sin, Some(t));
+                    }
+                }
+            }
+            best.into_iter().map(|(_, t)| t).collect()
+        })
+        .collect()
+}
+
+/// One view's starting depth from its monocular depth `mono` and its triangulated depths
+/// `tri`: the triangulated depth where there is one; elsewhere the monocular depth times the
+/// ratio triangulated / monocular averaged over the neighbourhood (a normalised box blur), so
+/// that untriangulated regions follow their triangulated surroundings instead of the
+/// monocular model's own scale. Where no pixel was triangulated the depth is unchanged.
+pub fn merge_triangulated(mono: &[f32], tri: &[Option<f32>], w: usize, h: usize) -> Vec<f32> {
+    let ratio: Vec<f32> = mono.iter().zip(tri).map(|(z, t)| t.map_or(1.0, |t| t / z)).collect();
+    let weight: Vec<f32> = tri.iter().map(|t| if t.is_some() { 1.0 } else { 0.0 }).collect();
+    let smooth = normalized_blur(&ratio, &weight, w, h, RATIO_BLUR_RADIUS, 1.0);
+    mono.iter().zip(tri).zip(&smooth).map(|((z, t), r)| t.unwrap_or(z * r)).collect()
+}
+
+/// Box blur of `values` weighted by `weights` (normalised convolution), radius `r`, twice
+/// (≈ a Gaussian of σ ≈ 0.8·r): where the weights sum to 0 the result is `fallback`.
+fn normalized_blur(values: &[f32], weights: &[f32], w: usize, h: usize, r: usize, fallback: f32) -> Vec<f32> {
+    let box_pass = |src: &[f32]| -> Vec<f32> {
+        let mut tmp = vec![0.0f32; w * h];
+        for y in 0..h {
+            let row = &src[y * w..(y + 1) * w];
+            let mut prefix = vec![0.0f64; w + 1];
+            for x in 0..w {
+                prefix[x + 1] = prefix[x] + row[x] as f64;
+            }
+            for x in 0..w {
+                tmp[y * w + x] = (prefix[(x + r + 1).min(w)] - prefix[x.saturating_sub(r)]) as f32;
+            }
+        }
+        let mut out = vec![0.0f32; w * h];
+        for x in 0..w {
+            let mut prefix = vec![0.0f64; h + 1];
+            for y in 0..h {
+                prefix[y + 1] = prefix[y] + tmp[y * w + x] as f64;
+            }
+            for y in 0..h {
+                out[y * w + x] = (prefix[(y + r + 1).min(h)] - prefix[y.saturating_sub(r)]) as f32;
+            }
+        }
+        out
+    };
+    let weighted: Vec<f32> = values.iter().zip(weights).map(|(v, m)| v * m).collect();
+    let (num, den) = (box_pass(&box_pass(&weighted)), box_pass(&box_pass(weights)));
+    num.iter().zip(&den).map(|(n, d)| if *d > 1e-6 { n / d } else { fallback }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glam::{Mat3, Vec3};
+    use kiln_scene::Camera;
+
+    fn camera(x: f32, yaw: f32) -> Camera {
+        let rotation = Mat3::from_rotation_y(yaw);
+        Camera { width: 40, height: 30, fx: 35.0, fy: 35.0, cx: 20.0, cy: 15.0, rotation, translation: -(rotation * Vec3::new(x, 0.0, 0.0)), near: 0.01, far: 100.0 }
+    }
+
+    /// The exact flow of a world surface `depth_at` seen by `a`, into `b`.
+    fn flow(a: &Camera, b: &Camera, from: usize, to: usize, depth_at: impl Fn(usize) -> f32) -> FlowField {
+        let rays = super::super::losses::pixel_rays(a);
+        let (w, h) = (a.width as usize, a.height as usize);
+        let flow = (0..w * h)
+            .map(|p| {
+                let xc = b.world_to_camera(a.center() + rays[p] * depth_at(p));
+                let (x, y) = ((p % w) as f32 + 0.5, (p / w) as f32 + 0.5);
+                [b.fx * xc.x / xc.z + b.cx - x, b.fy * xc.y / xc.z + b.cy - y]
+            })
+            .collect();
+        // The left quarter is untrusted, as a failed consistency check would leave it.
+        let mask = (0..w * h).map(|p| if p % w < w / 4 { 0.0 } else { 1.0 }).collect();
+        FlowField { from, to, width: a.width, height: a.height, flow, mask }
+    }
+
+    #[test]
+    fn triangulation_recovers_the_depth_of_exact_correspondences() {
+        let (a, b) = (camera(0.0, 0.0), camera(0.6, -0.05));
+        let depth_at = |p: usize| 4.0 + 0.05 * (p % 40) as f32 + 0.02 * (p / 40) as f32;
+        let f = flow(&a, &b, 0, 1, depth_at);
+        let tri = triangulate_flow_depths(&[&a, &b], &[f], MIN_PARALLAX_DEG);
+        assert!(tri[1].iter().all(Option::is_none), "view 1 has no flow of its own");
+        for (p, t) in tri[0].iter().enumerate() {
+            match t {
+                None => assert!(p % 40 < 10, "pixel {p} is trusted but got no depth"),
+                Some(t) => {
+                    assert!(p % 40 >= 10, "pixel {p} is masked but got a depth");
+                    assert!((t - depth_at(p)).abs() < 1e-3 * depth_at(p), "pixel {p}: {t} for {}", depth_at(p));
+                }
+            }
+        }
+        // Rays closer than the least parallax (the same camera, moved a hair) are refused.
+        let near = camera(1e-4, 0.0);
+        let f = flow(&a, &near, 0, 1, depth_at);
+        assert!(triangulate_flow_depths(&[&a, &near], &[f], MIN_PARALLAX_DEG)[0].iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn untriangulated_pixels_follow_the_local_ratio() {
+        let (w, h) = (40, 30);
+        // Monocular depth off by a factor 2 everywhere; triangulated (true) depth on the right
+        // half only.
+        let mono = vec![10.0f32; w * h];
+        let tri: Vec<Option<f32>> = (0..w * h).map(|p| (p % w >= w / 2).then_some(5.0)).collect();
+        let merged = merge_triangulated(&mono, &tri, w, h);
+        for (p, z) in merged.iter().enumerate() {
+            assert!((z - 5.0).abs() < 1e-4, "pixel {p}: {z}");
+        }
+        // Nothing triangulated: the monocular depth as it was.
+        assert_eq!(merge_triangulated(&mono, &vec![None; w * h], w, h), mono);
+    }
 }
