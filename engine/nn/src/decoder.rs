@@ -414,14 +414,6 @@ impl ConvDecoder {
         Ok(DecoderPass { values: read(&output)?, output })
     }
 
-    /// [`Self::forward_host`] of several decoders with one wait: every forward is queued before
-    /// the first read-back, so the device runs them back to back while the host records the
-    /// next, instead of idling through one read-back per decoder.
-    pub fn forward_host_all<'a>(decoders: impl IntoIterator<Item = &'a ConvDecoder>) -> Result<Vec<DecoderPass>, NnError> {
-        let outputs: Vec<Tensor<4>> = decoders.into_iter().map(ConvDecoder::forward).collect();
-        outputs.into_iter().map(DecoderPass::read).collect()
-    }
-
     /// Waits until the device has run everything queued for this decoder (its last AdamW
     /// update included), by reading back its smallest parameter tensor.
     pub fn sync(&self) -> Result<(), NnError> {

@@ -3,7 +3,9 @@
 //! - [`device`]: registers kiln's own wgpu instance/adapter/device/queue with Burn once per
 //!   process, so Burn's kernels and kiln's kernels share one device and one queue.
 //! - [`decoder`]: CoherentGS's implicit convolutional decoder (a fixed per-view code upsampled
-//!   by conv stages to one output per depth layer).
+//!   by conv stages to one output per depth layer), several views batched into one network.
+//! - [`conv`]: stride-1 convolutions as matrix products, their weight-gradient reduction split
+//!   into row bands.
 //! - [`basis_net`]: the learned spectral basis network (per-point MLP + transformer blocks) and
 //!   its nested reconstruction loss.
 //! - [`adamw`]: AdamW with the triangular2 cyclic learning rate the decoders train with.
@@ -11,7 +13,7 @@
 //! Data exchange with kiln's buffers goes through the host: Burn 0.22's public `Tensor` keeps
 //! its storage handle private (`Tensor::primitive` is crate-private behind the dispatch
 //! layer), so a tensor cannot be bound as a `wgpu::Buffer` without patching Burn. See
-//! [`decoder::ConvDecoder::forward_host`] / [`decoder::DecoderPass::backward_host`] and
+//! [`decoder::ConvDecoder::forward_host`] / [`decoder::ConvDecoder::gradients`] and
 //! docs/COHERENTGS.md for the measured cost of that round trip.
 
 pub mod adamw;
