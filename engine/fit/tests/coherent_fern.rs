@@ -147,3 +147,46 @@ fn fern_three_views_ablation_table() {
         assert!(p.is_finite() && s.is_finite());
     }
 }
+
+/// The starting depth against fern's SfM points (what COLMAP triangulated from all 20 images,
+/// here only the points two of the 3 training views observe): at each point a training view
+/// observes, the relative error |z_map − z_SfM| / z_SfM of that view's depth map at the point's
+/// pixel. Flow triangulation (`--triangulate-depth`) must start closer to the SfM geometry
+/// than FastDepth aligned by one scale and shift per view.
+#[test]
+fn triangulated_depth_is_closer_to_the_sfm_points_than_aligned_monocular_depth() {
+    let resolution = 256;
+    let Some(f) = fern(resolution) else { return };
+    let points = f.scene.points.clone().expect("fern's SfM points seen by two training views");
+    let observers = points.observers.clone().expect("fern's points carry their tracks");
+    let depths = |triangulate: bool| {
+        let opts = PrepareOptions { depth_model: Some(f.model.clone()), align: true, unit: f.unit, layers: 5, triangulate, ..Default::default() };
+        prepare_inputs(&f.ctx, &f.scene, &opts).unwrap().0.depth
+    };
+    let median_error = |maps: &[Vec<f32>]| -> (f64, usize) {
+        let mut errors = Vec::new();
+        for (v, view) in f.scene.train.iter().enumerate() {
+            let cam = &view.camera;
+            let (w, h) = (cam.width as usize, cam.height as usize);
+            for (x, seen) in points.positions.iter().zip(&observers) {
+                if !seen.contains(&view.name) {
+                    continue;
+                }
+                let c = cam.world_to_camera(*x);
+                let (u, t) = (cam.fx * c.x / c.z + cam.cx, cam.fy * c.y / c.z + cam.cy);
+                if c.z <= 0.0 || u < 0.0 || t < 0.0 || u >= w as f32 || t >= h as f32 {
+                    continue;
+                }
+                let z = maps[v][t as usize * w + u as usize];
+                errors.push(((z - c.z).abs() / c.z) as f64);
+            }
+        }
+        errors.sort_by(f64::total_cmp);
+        (errors[errors.len() / 2], errors.len())
+    };
+    let (mono, n) = median_error(&depths(false));
+    let (tri, _) = median_error(&depths(true));
+    eprintln!("fern at {resolution} px, {n} SfM observations: median relative depth error, aligned FastDepth {mono:.4}, flow-triangulated {tri:.4}");
+    assert!(n > 1000, "only {n} SfM observations in the training views");
+    assert!(tri < 0.8 * mono, "triangulated depth ({tri:.4}) is not clearly closer to the SfM points than aligned monocular depth ({mono:.4})");
+}
