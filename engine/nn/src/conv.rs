@@ -1,4 +1,5 @@
-//! A stride-1, batch-1 2-D convolution written as matrix products (im2col by shifted slices).
+//! Stride-1 2-D convolutions written as matrix products (im2col by shifted slices), one per
+//! batch entry with its own weights (a grouped convolution: the decoders batch their views).
 //!
 //! Why not only Burn's `conv2d`: the decoders spend nearly all of CoherentGS's step in Burn, and
 //! there the convolutions' backward dominates. Side by side on lavapipe (a per-shape probe,
@@ -16,6 +17,8 @@
 //! per CoherentGS step at fern's 504×378. With `bands > 1` the image is cut into bands of whole
 //! rows, each band a batch of one batched matmul against the weights expanded over the batch;
 //! the weight gradient is then `bands` independent reductions that Burn's expand backward sums.
+//! With the bands and the batched views the step went from 1.11 to 3.46 steps/s on the H100
+//! (docs/COHERENTGS.md).
 
 use burn::tensor::ops::PadMode;
 use burn::tensor::Tensor;
