@@ -232,7 +232,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
             run.save_checkpoint(trainer.step as u64, &trainer.checkpoint()?, 2)?;
         }
         if args.eval_every > 0 && trainer.step.is_multiple_of(args.eval_every) && trainer.step < total {
-            let (split, views) = if trainer.scene.test.is_empty() { ("train", trainer.scene.train.clone()) } else { ("test", trainer.scene.test.clone()) };
+            let (split, views) = trainer.scene.evaluation_views();
             let (metrics, _) = trainer.evaluate(&views)?;
             crate::fit::append_eval(&run, trainer.step, split, &metrics, started.elapsed().as_secs_f64(), &progress)?;
         }
@@ -247,7 +247,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
 
     let cloud = trainer.cloud()?;
     kiln_splat::write_gaussians(&run.path("point_cloud.ply"), &cloud)?;
-    let (split, eval) = if trainer.scene.test.is_empty() { ("train", trainer.scene.train.clone()) } else { ("test", trainer.scene.test.clone()) };
+    let (split, eval) = trainer.scene.evaluation_views();
     let (metrics, renders) = trainer.evaluate(&eval)?;
     std::fs::create_dir_all(run.path("renders"))?;
     std::fs::create_dir_all(run.path("path"))?;

@@ -203,7 +203,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
             run.save_checkpoint(trainer.step as u64, &trainer.checkpoint()?, 2)?;
         }
         if args.eval_every > 0 && trainer.step.is_multiple_of(args.eval_every) && trainer.step < total {
-            let (split, views) = eval_views(&trainer.scene);
+            let (split, views) = trainer.scene.evaluation_views();
             let (metrics, _) = trainer.evaluate(&views)?;
             append_eval(&run, trainer.step, split, &metrics, started.elapsed().as_secs_f64(), &progress)?;
         }
@@ -247,14 +247,13 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The test views, or the training views when the dataset has no test split.
+/// [`Scene::evaluation_views`], saying so when they are the training views.
 fn eval_views(scene: &Scene) -> (&'static str, Vec<kiln_fit::SceneView>) {
-    if scene.test.is_empty() {
+    let (split, views) = scene.evaluation_views();
+    if split == "train" {
         eprintln!("kiln: the dataset has no test views; metrics are over the training views");
-        ("train", scene.train.clone())
-    } else {
-        ("test", scene.test.clone())
     }
+    (split, views)
 }
 
 fn sanitize(name: &str) -> String {
@@ -339,8 +338,7 @@ pub(crate) fn scene_for_bench(ctx: &std::sync::Arc<kiln_gpu::GpuContext>, datase
 /// evaluation views, and the training seconds so far; also printed above the progress bar.
 pub fn append_eval(run: &RunDir, step: u32, split: &str, metrics: &[kiln_fit::ViewMetrics], seconds: f64, progress: &Progress) -> anyhow::Result<()> {
     use std::io::Write;
-    let mean = |f: &dyn Fn(&kiln_fit::ViewMetrics) -> f64| metrics.iter().map(f).sum::<f64>() / metrics.len().max(1) as f64;
-    let (psnr, ssim) = (mean(&|m| m.psnr), mean(&|m| m.ssim));
+    let (psnr, ssim) = (mean(metrics.iter().map(|m| m.psnr)), mean(metrics.iter().map(|m| m.ssim)));
     let line = serde_json::json!({ "step": step, "split": split, "psnr": psnr, "ssim": ssim, "seconds": seconds });
     let path = run.path("eval.jsonl");
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("{}: cannot append", path.display()))?;

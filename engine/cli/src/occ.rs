@@ -213,19 +213,7 @@ fn bench(a: OccBenchArgs) -> anyhow::Result<()> {
         progress.set(done, format!("seed {seed} {} 3d {:.4} splat {:.4}", if splat { "3d+splat" } else { "3d" }, s.loss3d, s.splat));
     }, &mut |splat, r| {
         // Each finished arm at once: a run stopped early keeps what it measured.
-        let t = &r.test;
-        progress.println(format!(
-            "finished: seed {} {}: mIoU {:.4} RayIoU {:.4} mAVE {:.4} flow EPE {:.4} ({:.0} s; {:.3} + {:.3} s/step base + splat)",
-            r.seed,
-            if splat { "3d+splat" } else { "3d" },
-            t.miou,
-            t.rayiou,
-            t.mave,
-            t.flow_epe,
-            r.seconds,
-            r.base_seconds_per_step,
-            r.splat_seconds_per_step
-        ));
+        progress.println(format!("finished: {}", r.summary(splat)));
     })?;
     progress.finish();
     if a.json {

@@ -28,6 +28,16 @@ pub struct Scene {
 }
 
 impl Scene {
+    /// The views metrics are taken on: the test split, or the training views when the dataset
+    /// has none (the first element names which).
+    pub fn evaluation_views(&self) -> (&'static str, Vec<SceneView>) {
+        if self.test.is_empty() {
+            ("train", self.train.clone())
+        } else {
+            ("test", self.test.clone())
+        }
+    }
+
     /// Decodes the dataset's images (in parallel). `max_train_views` keeps that many training
     /// views, evenly spaced from the first to the last (RegNeRF's sparse-view protocol:
     /// indices round(linspace(0, n − 1, k)) of the training split).

@@ -40,8 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             eprintln!("seed {seed} splat {splat} step {} ce {:.4} flow {:.4} splat {:.4} ({:.2}+{:.2} s)", s.step, s.ce, s.flow3d, s.splat, s.base_seconds, s.splat_seconds);
         }
     }, &mut |splat, r| {
-        let t = &r.test;
-        eprintln!("finished: seed {} {}: mIoU {:.4} RayIoU {:.4} mAVE {:.4} flow EPE {:.4} ({:.0} s)", r.seed, if splat { "3d+splat" } else { "3d" }, t.miou, t.rayiou, t.mave, t.flow_epe, r.seconds);
+        eprintln!("finished: {}", r.summary(splat));
     })?;
     if args.iter().any(|a| a == "--json") {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -329,6 +329,25 @@ pub struct ArmResult {
     pub final_loss3d: f64,
 }
 
+impl ArmResult {
+    /// One line for a finished arm (`splat`: the arm with the splat losses).
+    pub fn summary(&self, splat: bool) -> String {
+        let t = &self.test;
+        format!(
+            "seed {} {}: mIoU {:.4} RayIoU {:.4} mAVE {:.4} flow EPE {:.4} ({:.0} s; {:.3} + {:.3} s/step base + splat)",
+            self.seed,
+            if splat { "3d+splat" } else { "3d" },
+            t.miou,
+            t.rayiou,
+            t.mave,
+            t.flow_epe,
+            self.seconds,
+            self.base_seconds_per_step,
+            self.splat_seconds_per_step
+        )
+    }
+}
+
 /// Trains `config` from scratch and evaluates it on `test`; `on_step` sees every step.
 pub fn run_arm(
     config: &TrainConfig,

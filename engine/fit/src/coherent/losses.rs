@@ -14,13 +14,12 @@ use rayon::prelude::*;
 /// World-space ray of every pixel centre, scaled so that its camera-space z is 1: the pixel's
 /// Gaussian sits at `camera centre + z · ray`.
 pub fn pixel_rays(cam: &Camera) -> Vec<Vec3> {
-    let r_t = cam.rotation.transpose();
-    (0..cam.height * cam.width)
-        .map(|p| {
-            let (x, y) = ((p % cam.width) as f32 + 0.5, (p / cam.width) as f32 + 0.5);
-            r_t * Vec3::new((x - cam.cx) / cam.fx, (y - cam.cy) / cam.fy, 1.0)
-        })
-        .collect()
+    (0..cam.height * cam.width).map(|p| pixel_ray(cam, (p % cam.width) as f32 + 0.5, (p / cam.width) as f32 + 0.5)).collect()
+}
+
+/// The world-space ray through image point (x, y) (pixel units, continuous), camera-space z 1.
+pub fn pixel_ray(cam: &Camera, x: f32, y: f32) -> Vec3 {
+    cam.rotation.transpose() * Vec3::new((x - cam.cx) / cam.fx, (y - cam.cy) / cam.fy, 1.0)
 }
 
 /// Dense correspondences from one training view to another: pixel p of `from` matches

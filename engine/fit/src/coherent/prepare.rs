@@ -116,8 +116,8 @@ pub fn prepare_inputs(ctx: &GpuContext, scene: &Scene, opts: &PrepareOptions) ->
     let mut depth: Vec<Vec<f32>> = init.views.iter().map(|v| v.depth.values.iter().map(|z| z * scale).collect()).collect();
     let flows: Vec<FlowField> = init
         .flows
-        .iter()
-        .map(|(i, j, f)| FlowField { from: *i, to: *j, width: f.width, height: f.height, flow: f.interleaved(), mask: f.valid.clone() })
+        .into_iter()
+        .map(|(i, j, f)| FlowField { from: i, to: j, width: f.width, height: f.height, flow: f.interleaved(), mask: f.valid })
         .collect();
     if opts.triangulate {
         let tri = triangulate_flow_depths(&cameras, &flows, MIN_PARALLAX_DEG);
@@ -142,9 +142,8 @@ pub fn prepare_inputs(ctx: &GpuContext, scene: &Scene, opts: &PrepareOptions) ->
 /// several partner views the estimate of largest parallax wins. `None` where no pair gives one.
 /// Depth is camera-space z (the trainer's X = c + z·ray with ray.z = 1 in camera space).
 pub fn triangulate_flow_depths(cameras: &[&kiln_scene::Camera], flows: &[FlowField], min_parallax_deg: f32) -> Vec<Vec<Option<f32>>> {
-    use glam::Vec3;
+    use super::losses::pixel_ray as ray;
     let min_sin = min_parallax_deg.to_radians().sin();
-    let ray = |cam: &kiln_scene::Camera, x: f32, y: f32| cam.rotation.transpose() * Vec3::new((x - cam.cx) / cam.fx, (y - cam.cy) / cam.fy, 1.0);
     cameras
         .iter()
         .enumerate()
