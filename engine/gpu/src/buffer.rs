@@ -82,6 +82,61 @@ impl GpuContext {
         Ok(out)
     }
 
+    /// Copies the first `count` elements of each buffer back to the host with one copy
+    /// submission and one wait: a caller with many small results (the VoxelSplat loss's thirty
+    /// renders a step) pays the GPU round trip once instead of once per buffer.
+    pub fn read_many<T: bytemuck::Pod>(&self, buffers: &[(&wgpu::Buffer, usize)]) -> Result<Vec<Vec<T>>, GpuError> {
+        let size = std::mem::size_of::<T>() as u64;
+        // Each region starts on the copy alignment (4 bytes).
+        let mut offsets = Vec::with_capacity(buffers.len());
+        let mut total = 0u64;
+        for &(_, count) in buffers {
+            offsets.push(total);
+            total += (count as u64 * size).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT);
+        }
+        if total == 0 {
+            return Ok(buffers.iter().map(|_| Vec::new()).collect());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("kiln read-back (many)"),
+            size: total,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.encoder("read-back (many)");
+        for (&(buffer, count), &offset) in buffers.iter().zip(&offsets) {
+            let bytes = (count as u64 * size).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT);
+            if bytes > 0 {
+                encoder.copy_buffer_to_buffer(buffer, 0, &staging, offset, bytes);
+            }
+        }
+        self.submit(encoder);
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|e| GpuError::Runtime(e.to_string()))?
+            .map_err(|e| GpuError::Runtime(format!("mapping a buffer for read-back failed: {e}")))?;
+        let data = slice
+            .get_mapped_range()
+            .map_err(|e| GpuError::Runtime(format!("mapped range: {e}")))?;
+        let out = buffers
+            .iter()
+            .zip(&offsets)
+            .map(|(&(_, count), &offset)| {
+                let start = offset as usize;
+                // Copied out element-wise: a region's start is only 4-byte aligned.
+                bytemuck::pod_collect_to_vec::<u8, T>(&data[start..start + count * size as usize])
+            })
+            .collect();
+        drop(data);
+        staging.unmap();
+        Ok(out)
+    }
+
     /// Fills a buffer region with zeros from the command stream.
     pub fn clear(&self, encoder: &mut wgpu::CommandEncoder, buffer: &wgpu::Buffer) {
         encoder.clear_buffer(buffer, 0, None);

@@ -53,6 +53,9 @@ pub struct GpuContext {
     pub subgroups: bool,
     pub timestamps: bool,
     pub(crate) kernels: std::sync::Mutex<std::collections::HashMap<String, Arc<wgpu::ComputePipeline>>>,
+    /// How many times the host has waited for the GPU ([`Self::wait`]); every read-back waits
+    /// once. Tests bound the round trips of batched paths with it.
+    waits: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -146,7 +149,13 @@ impl GpuContext {
             info,
             limits,
             kernels: Default::default(),
+            waits: Default::default(),
         })
+    }
+
+    /// How many times the host has waited for the GPU so far (see the field's doc).
+    pub fn wait_count(&self) -> u64 {
+        self.waits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether this is a software rasterizer (lavapipe, SwiftShader, WARP).
@@ -171,6 +180,7 @@ impl GpuContext {
 
     /// Waits for all submitted work.
     pub fn wait(&self) -> Result<(), GpuError> {
+        self.waits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map(|_| ())

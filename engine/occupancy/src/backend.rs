@@ -50,6 +50,24 @@ pub trait SplatBackend {
         settings: &RenderSettings,
         loss: &mut dyn FnMut(&Render) -> RenderGrads,
     ) -> Result<SplatGrads, OccError>;
+
+    /// Renders every (params, camera) job, in order. Backends may batch the jobs' GPU round
+    /// trips; the default renders them one at a time.
+    fn render_many(&self, jobs: &[(&Params64, &Camera)], settings: &RenderSettings) -> Result<Vec<Render>, OccError> {
+        jobs.iter().map(|(params, cam)| self.render(params, cam, settings)).collect()
+    }
+
+    /// Renders every job, asks `loss(i, render)` for job i's output gradients once all are
+    /// rendered, and back-propagates them; gradients come back in the jobs' order. The default
+    /// handles the jobs one at a time.
+    fn render_backward_many(
+        &self,
+        jobs: &[(&Params64, &Camera)],
+        settings: &RenderSettings,
+        loss: &mut dyn FnMut(usize, &Render) -> RenderGrads,
+    ) -> Result<Vec<SplatGrads>, OccError> {
+        jobs.iter().enumerate().map(|(i, (params, cam))| self.render_backward(params, cam, settings, &mut |r: &Render| loss(i, r))).collect()
+    }
 }
 
 /// The f64 CPU reference rasterizer (slow; the oracle for tests).
@@ -116,7 +134,64 @@ impl GpuSplat<'_> {
     }
 }
 
+fn render_from(out: kiln_splat::RenderOutput) -> Render {
+    Render { width: out.width, height: out.height, channels: out.channels, color: f64s(&out.color), alpha: f64s(&out.alpha), depth: f64s(&out.depth) }
+}
+
+impl GpuSplat<'_> {
+    /// Uploads and renders every job with one wait for the pair counts and one for the images.
+    fn forward_many(&self, jobs: &[(&Params64, &Camera)], settings: &RenderSettings) -> Result<(Vec<GpuCloud>, Vec<kiln_splat::gpu::ForwardState>, Vec<Render>), OccError> {
+        let ctx = self.renderer.context();
+        let clouds = jobs.iter().map(|(params, _)| GpuCloud::upload(ctx, &params.to_cloud())).collect::<Result<Vec<_>, _>>()?;
+        let pairs: Vec<(&GpuCloud, &Camera)> = clouds.iter().zip(jobs).map(|(c, (_, cam))| (c, *cam)).collect();
+        let states = self.renderer.forward_many(&pairs, settings)?;
+        let renders = self.renderer.read_outputs(&states)?.into_iter().map(render_from).collect();
+        Ok((clouds, states, renders))
+    }
+}
+
 impl SplatBackend for GpuSplat<'_> {
+    fn render_many(&self, jobs: &[(&Params64, &Camera)], settings: &RenderSettings) -> Result<Vec<Render>, OccError> {
+        Ok(self.forward_many(jobs, settings)?.2)
+    }
+
+    /// Three waits on the GPU for any number of jobs: pair counts, images, gradients (the
+    /// one-at-a-time path waits eleven times per job).
+    fn render_backward_many(
+        &self,
+        jobs: &[(&Params64, &Camera)],
+        settings: &RenderSettings,
+        loss: &mut dyn FnMut(usize, &Render) -> RenderGrads,
+    ) -> Result<Vec<SplatGrads>, OccError> {
+        let ctx = self.renderer.context();
+        let (clouds, states, renders) = self.forward_many(jobs, settings)?;
+        let mut grads = Vec::with_capacity(jobs.len());
+        for (i, ((cloud, fwd), render)) in clouds.iter().zip(&states).zip(&renders).enumerate() {
+            let g = loss(i, render);
+            let gc = ctx.upload("occ grad colour", &f32s(&g.color));
+            let ga = ctx.zeroed("occ grad alpha", render.alpha.len() as u64 * 4);
+            let gd = ctx.upload("occ grad depth", &f32s(&g.depth));
+            grads.push(self.renderer.backward(cloud, fwd, &gc, &ga, &gd, None)?);
+        }
+        let mut regions = Vec::with_capacity(3 * jobs.len());
+        for (g, (params, _)) in grads.iter().zip(jobs) {
+            let n = params.len();
+            regions.extend([(&g.means, n * 3), (&g.opacity_logits, n), (&g.colors, n * params.feature_channels)]);
+        }
+        let mut data = ctx.read_many::<f32>(&regions)?.into_iter();
+        let mut next = || data.next().ok_or_else(|| OccError::Invalid("the GPU read-back returned fewer gradient buffers than asked".into()));
+        jobs.iter()
+            .map(|_| {
+                let means = next()?;
+                Ok(SplatGrads {
+                    means: means.chunks_exact(3).map(|m| [m[0] as f64, m[1] as f64, m[2] as f64]).collect(),
+                    opacity_logits: f64s(&next()?),
+                    features: f64s(&next()?),
+                })
+            })
+            .collect()
+    }
+
     fn render(&self, params: &Params64, cam: &Camera, settings: &RenderSettings) -> Result<Render, OccError> {
         Ok(self.forward(params, cam, settings)?.2)
     }

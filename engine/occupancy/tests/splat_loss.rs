@@ -89,14 +89,20 @@ fn gradients_match_finite_differences_on_the_f64_reference() {
 
 #[test]
 fn gpu_loss_and_gradients_match_the_reference() {
-    let Ok(ctx) = kiln_gpu::GpuContext::shared() else { panic!("no wgpu adapter") };
-    let renderer = SplatRenderer::new(ctx).unwrap();
+    // A context of its own, so that its count of GPU waits is this test's alone.
+    let ctx = std::sync::Arc::new(kiln_gpu::GpuContext::new().expect("a wgpu adapter"));
+    let renderer = SplatRenderer::new(ctx.clone()).unwrap();
     let s = scene(6, 32, true, 4);
     let sampled: Vec<u32> = (0..s.loss.grid.len() as u32).collect();
     let (logits, flow) = random_prediction(sampled.len(), s.loss.classes.len(), 5);
     let targets = VoxelTargets { labels: &s.labels, flow: &s.gt_flow };
     let cpu = s.loss.evaluate_sampled(&CpuReference, &sampled, &logits, &flow, &targets, &s.views).unwrap();
+    let waits = ctx.wait_count();
     let gpu = s.loss.evaluate_sampled(&GpuSplat { renderer: &renderer }, &sampled, &logits, &flow, &targets, &s.views).unwrap();
+    // The renders are batched: two waits for the ground truth (pair counts, images), three for
+    // the predictions (pair counts, images, gradients), however many renders there are.
+    let waits = ctx.wait_count() - waits;
+    assert!(gpu.renders >= 4 && waits <= 5, "{} renders took {waits} GPU waits", gpu.renders);
     assert!((cpu.total - gpu.total).abs() < 1e-4 * cpu.total.abs().max(1.0), "cpu {} gpu {}", cpu.total, gpu.total);
     let rel = |a: &[f64], b: &[f64]| {
         let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt();

@@ -151,6 +151,32 @@ fn forward_matches_reference_sh_degrees_and_odd_sizes() {
     }
 }
 
+/// The batched forward (one wait for every render's pair count, one for every image) renders
+/// what one `render` per cloud renders, clouds and camera sizes differing, an empty cloud and
+/// a fully culled one among them.
+#[test]
+fn batched_forward_equals_one_render_at_a_time() {
+    let r = renderer();
+    let ctx = r.context();
+    let s = RenderSettings { background: vec![0.1, 0.6, 0.3], ..Default::default() };
+    let cams = [tilted_camera(40, 30), tilted_camera(33, 17), Camera::identity(20, 10, 20.0, 20.0), tilted_camera(16, 16)];
+    let mut behind = hard_cloud(51, cams[2], 20, 0, 0);
+    behind.means.iter_mut().for_each(|m| m.z = -m.z.abs() - 1.0);
+    let clouds = [hard_cloud(11, cams[0], 200, 1, 0), hard_cloud(12, cams[1], 80, 0, 0), behind, GaussianCloud { sh_degree: 0, ..Default::default() }];
+    let gpu: Vec<_> = clouds.iter().map(|c| kiln_splat::GpuCloud::upload(ctx, c).unwrap()).collect();
+    let jobs: Vec<_> = gpu.iter().zip(&cams).collect();
+    let states = r.forward_many(&jobs, &s).unwrap();
+    let batched = r.read_outputs(&states).unwrap();
+    assert_eq!(batched.len(), clouds.len());
+    for (i, ((cloud, cam), out)) in clouds.iter().zip(&cams).zip(&batched).enumerate() {
+        let single = r.render(cloud, cam, &s).unwrap();
+        assert_eq!((out.width, out.height, out.channels), (single.width, single.height, single.channels), "render {i}: size");
+        assert_eq!(out.color, single.color, "render {i}: colour");
+        assert_eq!(out.alpha, single.alpha, "render {i}: alpha");
+        assert_eq!(out.depth, single.depth, "render {i}: depth");
+    }
+}
+
 #[test]
 fn backward_matches_reference() {
     let cam = tilted_camera(70, 45);

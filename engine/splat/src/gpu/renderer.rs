@@ -51,6 +51,18 @@ pub struct ForwardState {
     chunk_uniforms: Vec<(u32, u32, wgpu::Buffer)>,
 }
 
+/// What the forward's binning half leaves for its rasterizing half.
+struct Binned {
+    channels: u32,
+    project_uniforms: wgpu::Buffer,
+    splats: wgpu::Buffer,
+    colors: wgpu::Buffer,
+    tile_counts: wgpu::Buffer,
+    depth_ids: wgpu::Buffer,
+    offsets: wgpu::Buffer,
+    pair_count: wgpu::Buffer,
+}
+
 /// Parameter gradients on the GPU (flat f32, the cloud's layout).
 pub struct GpuGrads {
     pub means: wgpu::Buffer,
@@ -246,12 +258,32 @@ impl SplatRenderer {
         settings: &RenderSettings,
         mut timer: Option<&mut GpuTimer>,
     ) -> Result<ForwardState, SplatError> {
+        let binned = self.forward_bin(cloud, cam, settings, timer.as_deref_mut())?;
+        // The one read-back: the number of (tile, splat) pairs sizes the pair buffers.
+        let num_pairs = self.ctx.read::<u32>(&binned.pair_count, 1)?[0];
+        self.forward_rasterize(cloud, cam, settings, binned, num_pairs, timer)
+    }
+
+    /// Renders several clouds (each with its camera) and waits on the GPU once for all of
+    /// their pair counts instead of once per render; the outputs stay on the GPU, as with
+    /// [`Self::forward`]. For callers with many small renders, where the round trips, not
+    /// the rasterization, take the time.
+    pub fn forward_many(&self, jobs: &[(&GpuCloud, &Camera)], settings: &RenderSettings) -> Result<Vec<ForwardState>, SplatError> {
+        let binned = jobs.iter().map(|(cloud, cam)| self.forward_bin(cloud, cam, settings, None)).collect::<Result<Vec<_>, _>>()?;
+        let counts: Vec<Vec<u32>> = self.ctx.read_many(&binned.iter().map(|b| (&b.pair_count, 1)).collect::<Vec<_>>())?;
+        jobs.iter()
+            .zip(binned)
+            .zip(counts)
+            .map(|(((cloud, cam), b), count)| self.forward_rasterize(cloud, cam, settings, b, count[0], None))
+            .collect()
+    }
+
+    /// The forward's first half: projection, depth sort, per-splat tile counts and their scan
+    /// (the pair count is on the GPU when this returns; nothing waits).
+    fn forward_bin(&self, cloud: &GpuCloud, cam: &Camera, settings: &RenderSettings, mut timer: Option<&mut GpuTimer>) -> Result<Binned, SplatError> {
         let ctx = &*self.ctx;
         let channels = self.check(cloud, cam, settings)?;
         let n = cloud.len;
-        let (tiles_x, tiles_y) = cam.tiles(TILE_SIZE);
-        let num_tiles = tiles_x * tiles_y;
-        let pixels = cam.width as u64 * cam.height as u64;
 
         let project_uniforms = ctx.uniform("splat uniforms", &self.uniforms(cloud, cam, settings, channels, 0, channels));
         // Sized for at least one splat: bindings may not be smaller than one element.
@@ -294,8 +326,27 @@ impl SplatRenderer {
         }
         self.scan.encode(ctx, &mut enc, &sorted_counts, &offsets, n, &pair_count, timer.as_deref_mut())?;
         ctx.submit(enc);
-        // The one read-back: the number of (tile, splat) pairs sizes the pair buffers.
-        let num_pairs = ctx.read::<u32>(&pair_count, 1)?[0];
+        Ok(Binned { channels, project_uniforms, splats, colors, tile_counts, depth_ids, offsets, pair_count })
+    }
+
+    /// The forward's second half, once the pair count is known: pair emission, tile sort,
+    /// tile ranges and the rasterization (submitted; nothing waits).
+    fn forward_rasterize(
+        &self,
+        cloud: &GpuCloud,
+        cam: &Camera,
+        settings: &RenderSettings,
+        binned: Binned,
+        num_pairs: u32,
+        mut timer: Option<&mut GpuTimer>,
+    ) -> Result<ForwardState, SplatError> {
+        let ctx = &*self.ctx;
+        let Binned { channels, project_uniforms, splats, colors, tile_counts, depth_ids, offsets, pair_count } = binned;
+        let n = cloud.len;
+        let (tiles_x, tiles_y) = cam.tiles(TILE_SIZE);
+        let num_tiles = tiles_x * tiles_y;
+        let pixels = cam.width as u64 * cam.height as u64;
+        let groups = n.div_ceil(256);
         ctx.check_binding("the tile pairs", num_pairs as u64 * 4)?;
 
         let tile_keys = ctx.zeroed("tile keys", num_pairs as u64 * 4);
@@ -447,6 +498,27 @@ impl SplatRenderer {
             alpha: self.ctx.read(&fwd.alpha, pixels)?,
             depth: self.ctx.read(&fwd.depth, pixels)?,
         })
+    }
+
+    /// Reads several renders' outputs back with one wait on the GPU.
+    pub fn read_outputs(&self, states: &[ForwardState]) -> Result<Vec<RenderOutput>, SplatError> {
+        let mut regions = Vec::with_capacity(3 * states.len());
+        for f in states {
+            let pixels = (f.camera.width * f.camera.height) as usize;
+            regions.extend([(&f.color, pixels * f.channels as usize), (&f.alpha, pixels), (&f.depth, pixels)]);
+        }
+        let mut data = self.ctx.read_many::<f32>(&regions)?.into_iter();
+        Ok(states
+            .iter()
+            .map(|f| RenderOutput {
+                width: f.camera.width,
+                height: f.camera.height,
+                channels: f.channels as usize,
+                color: data.next().unwrap_or_default(),
+                alpha: data.next().unwrap_or_default(),
+                depth: data.next().unwrap_or_default(),
+            })
+            .collect())
     }
 
     /// Host convenience: upload, render, read back.
