@@ -35,7 +35,7 @@ pub struct OccTrainArgs {
     /// Add VoxelSplat's 2-D losses to the 3-D ones.
     #[arg(long)]
     pub splat: bool,
-    /// The small `bench --quick` configuration (48×48×8 voxels) instead of the standard one.
+    /// The tiny street of `bench --quick` (16×40×6 voxels, 100 steps) instead of the standard one.
     #[arg(long)]
     pub quick: bool,
     #[arg(long)]
@@ -56,7 +56,7 @@ pub struct OccTrainArgs {
 
 #[derive(Args)]
 pub struct OccBenchArgs {
-    /// The small configuration (a few minutes per arm on lavapipe).
+    /// The tiny street (16×40×6 voxels, 100 steps; a few minutes for three seeds on lavapipe).
     #[arg(long)]
     pub quick: bool,
     /// Network seeds (initialisation + sampling) per arm: first..first+N.
@@ -73,7 +73,7 @@ pub struct OccBenchArgs {
 }
 
 fn config(splat: bool, seed: u64, quick: bool, steps: Option<usize>) -> TrainConfig {
-    let mut c = if quick { TrainConfig::quick(splat, seed) } else { TrainConfig::standard(splat, seed) };
+    let mut c = if quick { TrainConfig::tiny(splat, seed) } else { TrainConfig::standard(splat, seed) };
     if let Some(s) = steps {
         // Keep the warm-up at the same share of the run.
         c.flow_warmup = c.flow_warmup * s / c.steps.max(1);

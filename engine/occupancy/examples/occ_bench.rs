@@ -1,5 +1,5 @@
 //! The side-by-side benchmark through the library (what `kiln occ bench` prints), for builds
-//! without the whole `kiln` binary: `cargo run -p kiln-occupancy --example occ_bench -- [--quick | --tiny]
+//! without the whole `kiln` binary: `cargo run -p kiln-occupancy --example occ_bench -- [--small | --tiny]
 //! [--seeds N | --seed-list a,b,..] [--steps N] [--lr X] [--json]`.
 
 use kiln_occupancy::net::burn_device;
@@ -10,7 +10,7 @@ use kiln_splat::SplatRenderer;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(|v| v.parse::<usize>());
-    let quick = args.iter().any(|a| a == "--quick");
+    let small = args.iter().any(|a| a == "--small");
     let mut seeds: Vec<u64> = (0..value("--seeds").transpose()?.unwrap_or(3) as u64).collect();
     // Explicit network seeds (e.g. more seeds for a table, run beside an earlier 0..N run).
     if let Some(list) = args.iter().position(|a| a == "--seed-list").and_then(|i| args.get(i + 1)) {
@@ -19,8 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tiny = args.iter().any(|a| a == "--tiny");
     let mut base = if tiny {
         TrainConfig::tiny(false, 0)
-    } else if quick {
-        TrainConfig::quick(false, 0)
+    } else if small {
+        TrainConfig::small(false, 0)
     } else {
         TrainConfig::standard(false, 0)
     };

@@ -6,7 +6,7 @@
 //! dynamic, and the flow EPE on validation scenes (seeds 950, 951, … — `--val-scenes K`, default
 //! 2 — neither training nor test).
 //!
-//! `cargo run -p kiln-occupancy --example occ_flow_diag -- [--quick] [--steps N] [--seed S] [--every K] [--hidden H] [--train-scenes K] [--val-scenes K] [--lr X] [--no-splat]`
+//! `cargo run -p kiln-occupancy --example occ_flow_diag -- [--small] [--steps N] [--seed S] [--every K] [--hidden H] [--train-scenes K] [--val-scenes K] [--lr X] [--no-splat]`
 
 use kiln_occupancy::grid::UNOBSERVED;
 use kiln_occupancy::loss3d::{class_weights, loss3d};
@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(|v| v.parse::<usize>());
     let splat = !args.iter().any(|a| a == "--no-splat");
     let seed = value("--seed").transpose()?.unwrap_or(0) as u64;
-    let mut cfg = if args.iter().any(|a| a == "--quick") { TrainConfig::quick(splat, seed) } else { TrainConfig::tiny(splat, seed) };
+    let mut cfg = if args.iter().any(|a| a == "--small") { TrainConfig::small(splat, seed) } else { TrainConfig::tiny(splat, seed) };
     if let Some(s) = value("--steps").transpose()? {
         cfg.flow_warmup = cfg.flow_warmup * s / cfg.steps;
         cfg.steps = s;

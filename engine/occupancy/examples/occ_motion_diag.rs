@@ -6,7 +6,7 @@
 //! flow EPE of that against predicting zero flow says whether the benchmark's input carries the
 //! velocity a network is asked to learn.
 //!
-//! `cargo run --release -p kiln-occupancy --example occ_motion_diag -- [--quick] [--clean] [--previous S] [--seeds a,b,..]`
+//! `cargo run --release -p kiln-occupancy --example occ_motion_diag -- [--small] [--clean] [--previous S] [--seeds a,b,..]`
 
 use kiln_occupancy::grid::UNOBSERVED;
 use kiln_occupancy::metrics::flow_epe;
@@ -16,7 +16,7 @@ use kiln_occupancy::train::TrainConfig;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let cfg = if args.iter().any(|a| a == "--quick") { TrainConfig::quick(false, 0) } else { TrainConfig::tiny(false, 0) };
+    let cfg = if args.iter().any(|a| a == "--small") { TrainConfig::small(false, 0) } else { TrainConfig::tiny(false, 0) };
     let mut obs_cfg = ObservationConfig::default();
     if args.iter().any(|a| a == "--clean") {
         obs_cfg.dropout = 0.0;

@@ -74,8 +74,8 @@ impl TrainConfig {
         }
     }
 
-    /// `kiln occ bench --quick`: a few minutes per arm on lavapipe.
-    pub fn quick(splat: bool, seed: u64) -> Self {
+    /// A mid-sized street (48×48×8 voxels): minutes per arm on a GPU, 5–10 s a step on lavapipe.
+    pub fn small(splat: bool, seed: u64) -> Self {
         TrainConfig {
             dims: [48, 48, 8],
             image: [48, 27],
@@ -89,7 +89,8 @@ impl TrainConfig {
         }
     }
 
-    /// The smallest street (tests): 16×40×6 voxels, 32×18 cameras. 16 training scenes: with 4
+    /// The smallest street (tests, `kiln occ bench --quick`: about a minute per seed on
+    /// lavapipe): 16×40×6 voxels, 32×18 cameras. 16 training scenes: with 4
     /// the 3-D arm's validation flow EPE after 300 steps was 3.11 m/s, with 16 2.63 (zero flow
     /// 5.67; scenes 950–955). Six test scenes: each holds one to three cars, and their speeds
     /// (0–15 m/s) make one scene's flow error swing by metres per second.
