@@ -51,35 +51,7 @@ impl GpuContext {
 
     /// Copies the first `count` elements of `buffer` back to the host (waits for the GPU).
     pub fn read<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, count: usize) -> Result<Vec<T>, GpuError> {
-        let bytes = (count * std::mem::size_of::<T>()) as u64;
-        if bytes == 0 {
-            return Ok(Vec::new());
-        }
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("kiln read-back"),
-            size: bytes.next_multiple_of(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder = self.encoder("read-back");
-        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes.next_multiple_of(4));
-        self.submit(encoder);
-        let slice = staging.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.wait()?;
-        rx.recv()
-            .map_err(|e| GpuError::Runtime(e.to_string()))?
-            .map_err(|e| GpuError::Runtime(format!("mapping a buffer for read-back failed: {e}")))?;
-        let data = slice
-            .get_mapped_range()
-            .map_err(|e| GpuError::Runtime(format!("mapped range: {e}")))?;
-        let out = bytemuck::cast_slice::<u8, T>(&data[..bytes as usize]).to_vec();
-        drop(data);
-        staging.unmap();
-        Ok(out)
+        Ok(self.read_many(&[(buffer, count)])?.pop().unwrap_or_default())
     }
 
     /// Copies the first `count` elements of each buffer back to the host with one copy

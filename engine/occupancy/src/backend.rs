@@ -116,24 +116,6 @@ fn f64s(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
 
-impl GpuSplat<'_> {
-    fn forward(&self, params: &Params64, cam: &Camera, settings: &RenderSettings) -> Result<(GpuCloud, kiln_splat::gpu::ForwardState, Render), OccError> {
-        let ctx = self.renderer.context();
-        let cloud = GpuCloud::upload(ctx, &params.to_cloud())?;
-        let fwd = self.renderer.forward(&cloud, cam, settings, None)?;
-        let out = self.renderer.read_output(&fwd)?;
-        let render = Render {
-            width: out.width,
-            height: out.height,
-            channels: out.channels,
-            color: f64s(&out.color),
-            alpha: f64s(&out.alpha),
-            depth: f64s(&out.depth),
-        };
-        Ok((cloud, fwd, render))
-    }
-}
-
 fn render_from(out: kiln_splat::RenderOutput) -> Render {
     Render { width: out.width, height: out.height, channels: out.channels, color: f64s(&out.color), alpha: f64s(&out.alpha), depth: f64s(&out.depth) }
 }
@@ -151,12 +133,28 @@ impl GpuSplat<'_> {
 }
 
 impl SplatBackend for GpuSplat<'_> {
+    fn render(&self, params: &Params64, cam: &Camera, settings: &RenderSettings) -> Result<Render, OccError> {
+        self.render_many(&[(params, cam)], settings)?.pop().ok_or_else(|| OccError::Invalid("the renderer returned no render".into()))
+    }
+
+    fn render_backward(
+        &self,
+        params: &Params64,
+        cam: &Camera,
+        settings: &RenderSettings,
+        loss: &mut dyn FnMut(&Render) -> RenderGrads,
+    ) -> Result<SplatGrads, OccError> {
+        self.render_backward_many(&[(params, cam)], settings, &mut |_, r: &Render| loss(r))?
+            .pop()
+            .ok_or_else(|| OccError::Invalid("the renderer returned no gradients".into()))
+    }
+
     fn render_many(&self, jobs: &[(&Params64, &Camera)], settings: &RenderSettings) -> Result<Vec<Render>, OccError> {
         Ok(self.forward_many(jobs, settings)?.2)
     }
 
-    /// Three waits on the GPU for any number of jobs: pair counts, images, gradients (the
-    /// one-at-a-time path waits eleven times per job).
+    /// Three waits on the GPU for any number of jobs: pair counts, images, gradients (one
+    /// render and its backward, read back buffer by buffer, waited seven times).
     fn render_backward_many(
         &self,
         jobs: &[(&Params64, &Camera)],
@@ -192,31 +190,4 @@ impl SplatBackend for GpuSplat<'_> {
             .collect()
     }
 
-    fn render(&self, params: &Params64, cam: &Camera, settings: &RenderSettings) -> Result<Render, OccError> {
-        Ok(self.forward(params, cam, settings)?.2)
-    }
-
-    fn render_backward(
-        &self,
-        params: &Params64,
-        cam: &Camera,
-        settings: &RenderSettings,
-        loss: &mut dyn FnMut(&Render) -> RenderGrads,
-    ) -> Result<SplatGrads, OccError> {
-        let ctx = self.renderer.context();
-        let (cloud, fwd, render) = self.forward(params, cam, settings)?;
-        let g = loss(&render);
-        let pixels = render.alpha.len();
-        let gc = ctx.upload("occ grad colour", &f32s(&g.color));
-        let ga = ctx.zeroed("occ grad alpha", pixels as u64 * 4);
-        let gd = ctx.upload("occ grad depth", &f32s(&g.depth));
-        let grads = self.renderer.backward(&cloud, &fwd, &gc, &ga, &gd, None)?;
-        let n = params.len();
-        let means: Vec<f32> = ctx.read(&grads.means, n * 3)?;
-        Ok(SplatGrads {
-            means: means.chunks_exact(3).map(|m| [m[0] as f64, m[1] as f64, m[2] as f64]).collect(),
-            opacity_logits: f64s(&ctx.read::<f32>(&grads.opacity_logits, n)?),
-            features: f64s(&ctx.read::<f32>(&grads.colors, n * params.feature_channels)?),
-        })
-    }
 }

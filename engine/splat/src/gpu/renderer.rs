@@ -487,17 +487,9 @@ impl SplatRenderer {
         Ok(grads)
     }
 
-    /// Reads a forward render's outputs back to the host.
+    /// Reads a forward render's outputs back to the host (one wait).
     pub fn read_output(&self, fwd: &ForwardState) -> Result<RenderOutput, SplatError> {
-        let pixels = (fwd.camera.width * fwd.camera.height) as usize;
-        Ok(RenderOutput {
-            width: fwd.camera.width,
-            height: fwd.camera.height,
-            channels: fwd.channels as usize,
-            color: self.ctx.read(&fwd.color, pixels * fwd.channels as usize)?,
-            alpha: self.ctx.read(&fwd.alpha, pixels)?,
-            depth: self.ctx.read(&fwd.depth, pixels)?,
-        })
+        self.read_outputs(std::slice::from_ref(fwd))?.pop().ok_or_else(|| SplatError::Gpu(kiln_gpu::GpuError::Runtime("no render was read back".into())))
     }
 
     /// Reads several renders' outputs back with one wait on the GPU.
