@@ -10,16 +10,8 @@
 # Phase 1 times the CoherentGS step alone (after Burn's kernel compilation); its rate sizes
 # phase 2, where everything runs side by side until DEADLINE seconds. Runs that the deadline
 # stops still leave their eval.jsonl (test PSNR/SSIM every few hundred steps).
-set -u
-T0=$(date +%s); el() { echo $(($(date +%s) - T0)); }
 DEADLINE=${DEADLINE:-550}
-OUT=${OUT:-device-out}; R=/tmp/kiln-results; mkdir -p "$OUT" "$R"
-log() { echo "[$(el)s] $*" | tee -a "$R/session.log"; }
-bin=$PWD/.device/kiln
-[ -x "$bin" ] || { python3 -c "import lzma,shutil; shutil.copyfileobj(lzma.open('.device/kiln.xz'), open('$bin','wb'))" && chmod +x "$bin"; }
-export XDG_RUNTIME_DIR=/tmp/xdg RUST_BACKTRACE=1; mkdir -p $XDG_RUNTIME_DIR
-D=$PWD/.device
-DM="--depth-model $D/models/fastdepth_op13.onnx"
+source "$(dirname "$0")/device_common.sh"
 if [ "${SMOKE:-0}" = 1 ]; then SIZE="--resolution 48"; BENCH="--warmup 1 --steps 2"; OCC="--quick --seeds 1 --steps 2"; else SIZE=""; BENCH="--warmup 12 --steps 10"; OCC="--seeds 3 --steps 600"; fi
 { nvidia-smi -L; "$bin" info; } > "$R/info.txt" 2>&1
 log "start: $(head -1 "$R/info.txt")"

@@ -1,31 +1,23 @@
 #!/usr/bin/env bash
-# One lease, session 9: the VoxelSplat benchmark's standard configuration over nine seeds
-# (three `kiln occ bench` processes side by side, seeds 0-2, 3-5, 6-8), the CoherentGS step (with and without Burn's kernel fusion)
-# after the 2k-slice im2col (timed alone first), and CoherentGS on fern at full size from
-# flow-triangulated depth (--triangulate-depth) for as many steps as the deadline allows.
+# One lease, session 9: the CoherentGS step timed alone (and, when .device/kiln-fusion.xz is
+# there, the same commit built with Burn's `fusion` feature in kiln-nn: session 9 measured no
+# gain and did not keep the feature), then three `kiln occ bench` processes (standard street,
+# seeds 0-2, 3-5, 6-8) beside CoherentGS on fern at full size from flow-triangulated depth
+# (--triangulate-depth) until the deadline. Lesson of its run: the benchmarks' splat arms wait
+# on the GPU often and crawl when processes share the card; run them alone.
 # Run with carry [".gl", ".device"] (.device: kiln.xz, fern/, models/fastdepth_op13.onnx):
 #   for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig; bash scripts/device_occ_seeds.sh
 # Each occ arm prints its test metrics as soon as it is evaluated, so a deadline that stops a
 # process still leaves the finished arms' numbers in occ_*.log.
-set -u
-T0=$(date +%s); el() { echo $(($(date +%s) - T0)); }
 DEADLINE=${DEADLINE:-500}
-OUT=${OUT:-device-out}; R=/tmp/kiln-results; mkdir -p "$OUT" "$R"
-log() { echo "[$(el)s] $*" | tee -a "$R/session.log"; }
-bin=$PWD/.device/kiln
-[ -x "$bin" ] || { python3 -c "import lzma,shutil; shutil.copyfileobj(lzma.open('.device/kiln.xz'), open('$bin','wb'))" && chmod +x "$bin"; }
-export XDG_RUNTIME_DIR=/tmp/xdg RUST_BACKTRACE=1; mkdir -p $XDG_RUNTIME_DIR
-D=$PWD/.device
-DM="--depth-model $D/models/fastdepth_op13.onnx"
+source "$(dirname "$0")/device_common.sh"
 if [ "${SMOKE:-0}" = 1 ]; then SIZE="--resolution 48"; BENCH="--warmup 1 --steps 2"; OCC="--quick --seeds 1 --steps 2"; N=4; E=2
 else SIZE=""; BENCH="--warmup 12 --steps 10"; OCC="--seeds 3 --steps 600"; N=800; E=160; fi
 { nvidia-smi -L; "$bin" info; } > "$R/info.txt" 2>&1
 log "start: $(head -1 "$R/info.txt")"
 
 # ---- Phase 1, alone: the CoherentGS step, its Burn host and GPU parts split ----
-# The same step with Burn's kernel fusion (a second binary, built with --features fusion).
-fbin=$PWD/.device/kiln-fusion
-[ -x "$fbin" ] || { [ -f .device/kiln-fusion.xz ] && python3 -c "import lzma,shutil; shutil.copyfileobj(lzma.open('.device/kiln-fusion.xz'), open('$fbin','wb'))" && chmod +x "$fbin"; }
+unpack kiln-fusion
 for b in kiln kiln-fusion; do
     [ -x "$PWD/.device/$b" ] || continue
     timeout 90 "$PWD/.device/$b" bench coherent "$D/fern" $SIZE $BENCH $DM --json > "$R/bench_$b.json" 2> "$R/bench_$b.log"

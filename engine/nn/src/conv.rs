@@ -5,8 +5,8 @@
 //! there the convolutions' backward dominates. Side by side on lavapipe (a per-shape probe,
 //! 2 shared cores), forward + backward of the decoder's wide 3×3 stage shapes (240→240 at 8×6,
 //! 120→120 at 32×24, 60→60 at 64×48 and 128×96) took 2.5–3.2× less time as k² shifted slices
-//! of the padded input stacked into a [k²·C, H·W] matrix and multiplied by the [O, k²·C]
-//! weights, with the same values (the forward's bits equal Burn's). Narrow convolutions are
+//! of the padded input stacked into a column matrix (now pixel-major, [H·W, k²·C]) and
+//! multiplied by the weights, with the same values (the forward's bits equal Burn's). Narrow convolutions are
 //! faster as Burn's `conv2d` there; the decoder picks per stage (`decoder::ConvForm`). Every
 //! op here (pad, slice, reshape, cat, permute, expand, matmul) has Burn's own backward.
 //!
@@ -48,6 +48,11 @@ pub fn conv2d_matmul(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor
 }
 
 /// [`conv2d_matmul`] with an explicit number of row bands (1: one matmul per batch entry).
+///
+/// The column matrix is built pixel-major, `[V, H·W, k²·C]`: row bands are then contiguous
+/// runs of its pixels, and `[V·bands, H·W / bands, k²·C]` is a free reshape. (Channel-major
+/// columns needed a transposed copy of the whole k²-times-the-input matrix for the bands, and
+/// its backward another.)
 pub fn conv2d_matmul_banded(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, bands: usize) -> Tensor<4> {
     let [v, c, hp, wp] = x.dims();
     let [vo, _, k, _] = weight.dims();
@@ -60,29 +65,30 @@ pub fn conv2d_matmul_banded(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, ba
     let hb = rows * bands;
     let x = if hb > h { x.pad((0, 0, 0, hb - h), PadMode::Constant(0.0)) } else { x };
     let kk = k * k * c;
+    // [V, C, H', W'] → [V, H', W', C]: channels last, so the shifts stack along the last axis.
+    let x = x.permute([0, 2, 3, 1]);
     let columns: Tensor<3> = if k == 1 {
-        x.reshape([v, c, hb * w])
+        x.reshape([v, hb * w, c])
     } else {
-        // Row (dy·k + dx)·C + c of a view's column matrix is channel c shifted by (dy, dx):
-        // the k column shifts first ([V, k·C, Hp, W]), then the k row shifts of those — 2k
-        // slices instead of k², each a Burn op and, in the backward, two kernels.
-        let across = Tensor::cat((0..k).map(|dx| x.clone().slice([0..v, 0..c, 0..hp + hb - h, dx..dx + w])).collect(), 1);
-        let down = Tensor::cat((0..k).map(|dy| across.clone().slice([0..v, 0..k * c, dy..dy + hb, 0..w])).collect(), 1);
-        down.reshape([v, kk, hb * w])
+        // Column (dy·k + dx)·C + c of a pixel's row is channel c shifted by (dy, dx): the k
+        // column shifts first ([V, H', W, k·C]), then the k row shifts of those — 2k slices
+        // instead of k², each a Burn op and, in the backward, two kernels.
+        let across = Tensor::cat((0..k).map(|dx| x.clone().slice([0..v, 0..hp + hb - h, dx..dx + w, 0..c])).collect(), 3);
+        let down = Tensor::cat((0..k).map(|dy| across.clone().slice([0..v, dy..dy + hb, 0..w, 0..k * c])).collect(), 3);
+        down.reshape([v, hb * w, kk])
     };
-    // [V·O, C, k, k] → [V·O, k, k, C] → [V, O, k²·C]: the same (dy, dx, c) order as the rows.
-    let matrix = weight.permute([0, 2, 3, 1]).reshape([v, o, kk]);
-    let y = if bands == 1 {
-        matrix.matmul(columns)
+    // [V·O, C, k, k] → [V·O, k, k, C] → [V, O, k²·C] → [V, k²·C, O]: the columns' (dy, dx, c) order.
+    let matrix = weight.permute([0, 2, 3, 1]).reshape([v, o, kk]).swap_dims(1, 2);
+    let y: Tensor<3> = if bands == 1 {
+        columns.matmul(matrix)
     } else {
         let n = rows * w;
-        // [V, k²C, bands·n] → [V·bands, k²C, n]; each view's weights broadcast over its bands.
-        let columns = columns.reshape([v, kk, bands, n]).swap_dims(1, 2).reshape([v * bands, kk, n]);
-        let matrix = matrix.reshape([v, 1, o, kk]).expand([v, bands, o, kk]).reshape([v * bands, o, kk]);
-        let y: Tensor<3> = matrix.matmul(columns); // [V·bands, O, n]
-        y.reshape([v, bands, o, n]).swap_dims(1, 2).reshape([v, o, hb * w])
+        // Each view's weights broadcast over its bands; the bands are the batch.
+        let matrix = matrix.reshape([v, 1, kk, o]).expand([v, bands, kk, o]).reshape([v * bands, kk, o]);
+        columns.reshape([v * bands, n, kk]).matmul(matrix).reshape([v, hb * w, o])
     };
-    let y = (y + bias.reshape([v, o, 1])).reshape([v, o, hb, w]);
+    // [V, H·W, O] + bias → [V, O, H, W].
+    let y = (y + bias.reshape([v, 1, o])).swap_dims(1, 2).reshape([v, o, hb, w]);
     if hb > h {
         y.slice([0..v, 0..o, 0..h, 0..w])
     } else {
