@@ -4,8 +4,11 @@
 //! the images are small (VoxelSplat renders at ¼ resolution) and the network's tensors cross
 //! the host anyway (kiln-nn cannot bind Burn's storage as a wgpu buffer, see its docs). So
 //! each render is read back once and its output gradients uploaded once — written down here
-//! as the read-back the GPU rules ask to justify. The GPU backend is kiln's rasterizer; the
-//! CPU backend is its f64 reference, which finite-difference tests use.
+//! as the read-back the GPU rules ask to justify. A step's renders go as one batch
+//! ([`SplatBackend::render_many`], [`SplatBackend::render_backward_many`]): on a GPU the round
+//! trips, not the rasterizing, cost the time (the H200 spent 11× a training step on 330 of
+//! them), and a batch waits five times whatever its size. The GPU backend is kiln's
+//! rasterizer; the CPU backend is its f64 reference, which finite-difference tests use.
 
 use crate::OccError;
 use kiln_scene::Camera;
