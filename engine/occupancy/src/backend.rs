@@ -4,7 +4,7 @@
 //! the images are small (VoxelSplat renders at ¼ resolution) and the network's tensors cross
 //! the host anyway (kiln-nn cannot bind Burn's storage as a wgpu buffer, see its docs). So
 //! each render is read back once and its output gradients uploaded once — written down here
-//! as the read-back the GPU rules ask to justify. A step's renders go as one batch
+//! as the read-back the GPU rules ask to justify. A step's renders go in two batches
 //! ([`SplatBackend::render_many`], [`SplatBackend::render_backward_many`]): on a GPU the round
 //! trips, not the rasterizing, cost the time (the H200 spent 11× a training step on 330 of
 //! them), and the two batches wait five times in all, whatever their size. The GPU backend is kiln's
