@@ -59,12 +59,13 @@ impl GpuContext {
     /// renders a step) pays the GPU round trip once instead of once per buffer.
     pub fn read_many<T: bytemuck::Pod>(&self, buffers: &[(&wgpu::Buffer, usize)]) -> Result<Vec<Vec<T>>, GpuError> {
         let size = std::mem::size_of::<T>() as u64;
-        // Each region starts on the copy alignment (4 bytes).
-        let mut offsets = Vec::with_capacity(buffers.len());
+        // Each region (offset, bytes copied) starts on the copy alignment (4 bytes).
+        let mut regions = Vec::with_capacity(buffers.len());
         let mut total = 0u64;
         for &(_, count) in buffers {
-            offsets.push(total);
-            total += (count as u64 * size).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT);
+            let bytes = (count as u64 * size).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT);
+            regions.push((total, bytes));
+            total += bytes;
         }
         if total == 0 {
             return Ok(buffers.iter().map(|_| Vec::new()).collect());
@@ -76,8 +77,7 @@ impl GpuContext {
             mapped_at_creation: false,
         });
         let mut encoder = self.encoder("read-back (many)");
-        for (&(buffer, count), &offset) in buffers.iter().zip(&offsets) {
-            let bytes = (count as u64 * size).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT);
+        for (&(buffer, _), &(offset, bytes)) in buffers.iter().zip(&regions) {
             if bytes > 0 {
                 encoder.copy_buffer_to_buffer(buffer, 0, &staging, offset, bytes);
             }
@@ -97,8 +97,8 @@ impl GpuContext {
             .map_err(|e| GpuError::Runtime(format!("mapped range: {e}")))?;
         let out = buffers
             .iter()
-            .zip(&offsets)
-            .map(|(&(_, count), &offset)| {
+            .zip(&regions)
+            .map(|(&(_, count), &(offset, _))| {
                 let start = offset as usize;
                 // Copied out element-wise: a region's start is only 4-byte aligned.
                 bytemuck::pod_collect_to_vec::<u8, T>(&data[start..start + count * size as usize])

@@ -7,8 +7,9 @@
 //! as the read-back the GPU rules ask to justify. A step's renders go in two batches
 //! ([`SplatBackend::render_many`], [`SplatBackend::render_backward_many`]): on a GPU the round
 //! trips, not the rasterizing, cost the time (the H200 spent 11× a training step on 330 of
-//! them), and the two batches wait five times in all, whatever their size. The GPU backend is kiln's
-//! rasterizer; the CPU backend is its f64 reference, which finite-difference tests use.
+//! them), and the two batches wait five times in all, whatever their size. The GPU backend
+//! is kiln's rasterizer; the CPU backend is its f64 reference, which finite-difference tests
+//! use.
 
 use crate::OccError;
 use kiln_scene::Camera;
@@ -192,5 +193,4 @@ impl SplatBackend for GpuSplat<'_> {
             })
             .collect()
     }
-
 }
