@@ -5,7 +5,9 @@
 //   g  = grad[i], or 0 when grad[i] is NaN or ±Inf (a bad gradient must not poison the state)
 //   m  = m + (1 − β1)·(g − m)
 //   v  = β2·v + (1 − β2)·g²
-//   p  = p − step_size · m / (√v / √(1 − β2ᵗ) + eps),  step_size = lr / (1 − β1ᵗ)
+//   p  = p·decay − step_size · m / (√v / √(1 − β2ᵗ) + eps),  step_size = lr / (1 − β1ᵗ)
+//
+// decay = 1 − lr·weight_decay (AdamW's decoupled decay; 1 for plain Adam).
 //
 // The step-dependent constants come from the host per call (a uniform), so learning-rate
 // schedules need no recompilation. Defines: WG (threads per workgroup).
@@ -26,7 +28,7 @@ struct Params {
     step_size: f32,
     bias_correction2_sqrt: f32,
     eps: f32,
-    _pad3: f32,
+    decay: f32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -61,5 +63,5 @@ fn main(
     exp_avg[i] = m;
     exp_avg_sq[i] = v;
     let denom = sqrt(v) / P.bias_correction2_sqrt + P.eps;
-    param[i] = param[i] - P.step_size * (m / denom);
+    param[i] = param[i] * P.decay - P.step_size * (m / denom);
 }

@@ -5,14 +5,15 @@
 //! (`exp_avg`, `exp_avg_sq`) and its step counter; the parameter and gradient buffers belong
 //! to the caller. One step is one dispatch (`shaders/adam.wgsl`), one thread per float.
 //!
-//! The update is PyTorch's `torch.optim.Adam` (no weight decay, no amsgrad), which the 3DGS
-//! reference trains with, with t the group's step counter after the increment:
+//! The update is PyTorch's `torch.optim.Adam` (no amsgrad), which the 3DGS reference trains
+//! with, or `torch.optim.AdamW` when [`AdamConfig::weight_decay`] is set (wd; 0 by default),
+//! with t the group's step counter after the increment:
 //!
 //! ```text
 //! g  = grad, or 0 where grad is NaN or ±Inf
 //! m  = m + (1 − β1)·(g − m)
 //! v  = β2·v + (1 − β2)·g²
-//! p  = p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + eps)
+//! p  = p·(1 − lr·wd) − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + eps)
 //! ```
 //!
 //! Defaults β1 = 0.9, β2 = 0.999, eps = 1e-15 (3DGS). The learning rate is given per call and
@@ -46,11 +47,14 @@ pub struct AdamConfig {
     /// Threads per workgroup of the update kernel (a power of two, 32 to 1024). Tests use small
     /// workgroups to reach more than 65,535 workgroups cheaply.
     pub workgroup_size: u32,
+    /// Decoupled weight decay (PyTorch's `AdamW`): before the update, p ← p·(1 − lr·wd).
+    /// 0 is plain Adam.
+    pub weight_decay: f32,
 }
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        AdamConfig { beta1: 0.9, beta2: 0.999, eps: 1e-15, workgroup_size: 256 }
+        AdamConfig { beta1: 0.9, beta2: 0.999, eps: 1e-15, workgroup_size: 256, weight_decay: 0.0 }
     }
 }
 
@@ -69,7 +73,8 @@ pub struct AdamStepParams {
     /// √(1 − β2ᵗ).
     pub bias_correction2_sqrt: f32,
     pub eps: f32,
-    pub _pad2: f32,
+    /// 1 − lr·weight_decay: the factor the parameter is scaled by before the update.
+    pub decay: f32,
 }
 
 impl AdamStepParams {
@@ -90,7 +95,7 @@ impl AdamStepParams {
             step_size: (lr as f64 / bc1) as f32,
             bias_correction2_sqrt: bc2.sqrt() as f32,
             eps: config.eps,
-            _pad2: 0.0,
+            decay: (1.0 - lr as f64 * config.weight_decay as f64) as f32,
         }
     }
 }
@@ -109,7 +114,7 @@ pub fn adam_step_cpu(config: &AdamConfig, t: u64, lr: f32, param: &mut [f32], gr
         exp_avg[i] = m;
         exp_avg_sq[i] = v;
         let denom = v.sqrt() / k.bias_correction2_sqrt + k.eps;
-        param[i] -= k.step_size * (m / denom);
+        param[i] = param[i] * k.decay - k.step_size * (m / denom);
     }
 }
 

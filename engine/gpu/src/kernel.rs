@@ -111,6 +111,17 @@ impl Kernel {
         pass.dispatch_workgroups(x, y, 1);
     }
 
+    /// Records a dispatch of an explicit 3-D grid of workgroups (tiled kernels whose workgroup
+    /// id names a tile; each dimension at most 65,535).
+    pub fn dispatch_grid(&self, pass: &mut wgpu::ComputePass<'_>, bind: &wgpu::BindGroup, grid: [u32; 3]) {
+        if grid.contains(&0) {
+            return;
+        }
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, bind, &[]);
+        pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
+    }
+
     /// Records a dispatch whose size the GPU wrote into `args` at byte `offset` (3 × u32).
     pub fn dispatch_indirect(&self, pass: &mut wgpu::ComputePass<'_>, bind: &wgpu::BindGroup, args: &wgpu::Buffer, offset: u64) {
         pass.set_pipeline(&self.pipeline);

@@ -43,6 +43,12 @@ shader_table!(
     "voxel_loss.wgsl",
     "view_present.wgsl",
     "view_mesh.wgsl",
+    "decoder_resample.wgsl",
+    "decoder_conv.wgsl",
+    "decoder_conv_data.wgsl",
+    "decoder_conv_weight.wgsl",
+    "decoder_leaky_backward.wgsl",
+    "decoder_reduce.wgsl",
 );
 
 /// The source of a shader file, by file name.

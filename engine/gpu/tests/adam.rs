@@ -98,6 +98,13 @@ mod adam {
         }
     }
 
+    /// AdamW: the decoupled decay runs in the kernel as in the CPU reference.
+    #[test]
+    fn adamw_weight_decay_matches_cpu() {
+        let ctx = ctx();
+        run_case(&ctx, 5000, AdamConfig { eps: 1e-8, weight_decay: 0.01, ..Default::default() }, 6, 40);
+    }
+
     #[test]
     fn adam_folds_past_65535_workgroups() {
         let ctx = ctx();

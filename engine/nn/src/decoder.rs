@@ -135,25 +135,109 @@ impl DecoderConfig {
     }
 }
 
+impl DecoderConfig {
+    /// The config of a batch of `views` (its `view` is the first), each view checked.
+    pub(crate) fn for_batch(&self, views: &[usize]) -> Result<DecoderConfig, NnError> {
+        if views.is_empty() {
+            return Err(NnError::Shape("a decoder batch needs at least one view".into()));
+        }
+        for &v in views {
+            DecoderConfig { view: v, ..self.clone() }.validate()?;
+        }
+        Ok(DecoderConfig { view: views[0], ..self.clone() })
+    }
+
+    /// The convolution stages, first to last: what both implementations ([`ConvDecoder`] on
+    /// Burn, [`crate::GpuDecoder`] on kiln's kernels) compute.
+    pub fn stages(&self) -> Vec<StageSpec> {
+        let sizes = self.stage_sizes();
+        let mut out = Vec::with_capacity(sizes.len() + 1);
+        let mut cin = 2 * self.frequencies;
+        let mut prev = [1usize, 1usize];
+        for (i, &size) in sizes.iter().enumerate() {
+            let mult = self.width_multipliers[i.min(self.width_multipliers.len() - 1)];
+            let cout = mult * self.ngf;
+            // The first stage is a 1×1 conv on the upsampled code; the coordinate channels are
+            // concatenated to its output.
+            out.push(StageSpec { kernel: if i == 0 { 1 } else { 3 }, size, prev, leaky: true, cin, cout, coords: i == 0 });
+            cin = cout + if i == 0 { 2 } else { 0 };
+            prev = size;
+        }
+        out.push(StageSpec { kernel: 3, size: [self.height, self.width], prev, leaky: false, cin, cout: self.out_channels, coords: false });
+        out
+    }
+
+    /// The initial weights (`[V·O, C, k, k]`, view-major) and biases (`[V·O]`, zero) of every
+    /// stage for a batch of `views`: each view's weights are drawn from its own stream, as a
+    /// lone decoder of that view draws them.
+    pub fn initial_parameters(&self, views: &[usize]) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>), NnError> {
+        let normal = Normal::new(0.0f32, self.init_std).map_err(|e| NnError::Shape(e.to_string()))?;
+        let mut rngs: Vec<_> = views.iter().map(|&v| rand::rngs::Xoshiro256PlusPlus::seed_from_u64(self.seed ^ (v as u64) << 32)).collect();
+        let (mut weights, mut biases) = (Vec::new(), Vec::new());
+        for spec in self.stages() {
+            let n = spec.cout * spec.cin * spec.kernel * spec.kernel;
+            weights.push(rngs.iter_mut().flat_map(|rng| (0..n).map(|_| normal.sample(rng)).collect::<Vec<_>>()).collect());
+            biases.push(vec![0.0; views.len() * spec.cout]);
+        }
+        Ok((weights, biases))
+    }
+
+    /// The coordinate channels concatenated after the first stage: x then y, each a
+    /// linspace(−1, 1) over the first stage's size (`[2, h, w]`).
+    pub fn coordinate_grid(&self) -> Vec<f32> {
+        let [ch, cw] = self.stage_sizes()[0];
+        let lin = |n: usize, i: usize| if n > 1 { -1.0 + 2.0 * i as f32 / (n - 1) as f32 } else { 0.0 };
+        let mut grid = Vec::with_capacity(2 * ch * cw);
+        grid.extend((0..ch * cw).map(|p| lin(cw, p % cw)));
+        grid.extend((0..ch * cw).map(|p| lin(ch, p / cw)));
+        grid
+    }
+}
+
+/// One stage of the decoder: [bilinear resample `prev` → `size`, pad] → conv (`kernel`,
+/// `cin` → `cout`) → LeakyReLU(0.2) when `leaky`; `coords` stages have the coordinate grid
+/// concatenated to their output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StageSpec {
+    pub kernel: usize,
+    pub size: [usize; 2],
+    pub prev: [usize; 2],
+    pub leaky: bool,
+    pub cin: usize,
+    pub cout: usize,
+    pub coords: bool,
+}
+
+impl StageSpec {
+    /// The padding on each side, and whether it reflects (else it repeats the edge): reflection
+    /// needs two pixels per axis, so a stage with a 1-pixel axis repeats its edges on both axes.
+    pub fn padding(&self) -> (usize, bool) {
+        let pad = self.kernel / 2;
+        (pad, self.size[0] > pad && self.size[1] > pad)
+    }
+
+    /// The convolution's input size: the resampled size plus the padding.
+    pub fn padded_size(&self) -> (usize, usize) {
+        let pad = self.kernel / 2;
+        (self.size[0] + 2 * pad, self.size[1] + 2 * pad)
+    }
+
+    /// The resampling along `axis` (0 rows, 1 columns) with the padding rows, as a dense
+    /// `[(size + 2·pad) × prev]` matrix (the identity plus padding when the size is kept).
+    pub fn resample_matrix(&self, axis: usize) -> Vec<f32> {
+        let (pad, reflect) = self.padding();
+        padded_interpolation_matrix(self.prev[axis], self.size[axis], pad, reflect)
+    }
+}
+
 /// One conv stage: kernel size, output size of the upsample before it, and the upsample's
 /// row and column interpolation matrices (`None` when the size does not change). The matrices
 /// also apply the convolution's padding (their extra rows are the reflected or edge rows), so
 /// an upsampled stage needs no separate pad: Burn's reflection pad is ~7 operations per axis,
 /// and each costs host time in the forward and again in the backward.
 struct Stage {
-    kernel: usize,
-    size: [usize; 2],
-    leaky: bool,
+    spec: StageSpec,
     upsample: Option<(Tensor<2>, Tensor<2>)>,
-}
-
-impl Stage {
-    /// The padding on each side, and whether it reflects (else it repeats the edge): reflection
-    /// needs two pixels per axis, so a stage with a 1-pixel axis repeats its edges on both axes.
-    fn padding(&self) -> (usize, bool) {
-        let pad = self.kernel / 2;
-        (pad, self.size[0] > pad && self.size[1] > pad)
-    }
 }
 
 /// The source sample that padded sample `i` (of `n + 2·pad`) copies: reflection excludes the
@@ -288,69 +372,41 @@ impl ConvDecoder {
     /// The decoders of `views` (indices below `config.views`), batched. Each view's weights are
     /// drawn as [`Self::new`] draws them for that view alone.
     pub fn for_views(config: DecoderConfig, views: &[usize], device: &Device) -> Result<Self, NnError> {
-        if views.is_empty() {
-            return Err(NnError::Shape("a decoder batch needs at least one view".into()));
-        }
-        let mut config = config;
-        config.view = views[0];
-        for &v in views {
-            DecoderConfig { view: v, ..config.clone() }.validate()?;
-        }
+        let config = config.for_batch(views)?;
         let nv = views.len();
-        let sizes = config.stage_sizes();
-        let normal = Normal::new(0.0f32, config.init_std).map_err(|e| NnError::Shape(e.to_string()))?;
-        let mut rngs: Vec<_> = views.iter().map(|&v| rand::rngs::Xoshiro256PlusPlus::seed_from_u64(config.seed ^ (v as u64) << 32)).collect();
+        let (weights, biases) = config.initial_parameters(views)?;
         let mut stages = Vec::new();
-        let (mut weights, mut biases) = (Vec::new(), Vec::new());
-        let mut in_ch = 2 * config.frequencies;
-        let mut prev = [1usize, 1usize];
-        let mut add = |kernel: usize, size: [usize; 2], leaky: bool, cin: usize, cout: usize| {
-            let w: Vec<f32> = rngs.iter_mut().flat_map(|rng| (0..cout * cin * kernel * kernel).map(|_| normal.sample(rng)).collect::<Vec<_>>()).collect();
-            weights.push(upload(w, [nv * cout, cin, kernel, kernel], device).require_grad());
-            biases.push(upload(vec![0.0; nv * cout], [nv * cout], device).require_grad());
-            let mut stage = Stage { kernel, size, leaky, upsample: None };
-            let (pad, reflect) = stage.padding();
-            let (ph, pw) = (size[0] + 2 * pad, size[1] + 2 * pad);
-            stage.upsample = (size != prev).then(|| {
-                let rows = upload(padded_interpolation_matrix(prev[0], size[0], pad, reflect), [ph, prev[0]], device);
+        let (mut weight_tensors, mut bias_tensors) = (Vec::new(), Vec::new());
+        for ((spec, w), b) in config.stages().into_iter().zip(weights).zip(biases) {
+            let k = spec.kernel;
+            weight_tensors.push(upload(w, [nv * spec.cout, spec.cin, k, k], device).require_grad());
+            bias_tensors.push(upload(b, [nv * spec.cout], device).require_grad());
+            let (ph, pw) = spec.padded_size();
+            let upsample = (spec.size != spec.prev).then(|| {
+                let rows = upload(spec.resample_matrix(0), [ph, spec.prev[0]], device);
                 // Columns: X·Aᵀ, so store Aᵀ ([from × to]).
-                let a = padded_interpolation_matrix(prev[1], size[1], pad, reflect);
+                let a = spec.resample_matrix(1);
                 let mut at = vec![0.0f32; a.len()];
                 for o in 0..pw {
-                    for i in 0..prev[1] {
-                        at[i * pw + o] = a[o * prev[1] + i];
+                    for i in 0..spec.prev[1] {
+                        at[i * pw + o] = a[o * spec.prev[1] + i];
                     }
                 }
-                (rows, upload(at, [prev[1], pw], device))
+                (rows, upload(at, [spec.prev[1], pw], device))
             });
-            prev = size;
-            stages.push(stage);
-        };
-        for (i, &size) in sizes.iter().enumerate() {
-            let mult = config.width_multipliers[i.min(config.width_multipliers.len() - 1)];
-            let out_ch = mult * config.ngf;
-            // The first stage is a 1×1 conv on the upsampled code; the coordinate channels are
-            // concatenated to its output.
-            add(if i == 0 { 1 } else { 3 }, size, true, in_ch, out_ch);
-            in_ch = out_ch + if i == 0 { 2 } else { 0 };
+            stages.push(Stage { spec, upsample });
         }
-        add(3, [config.height, config.width], false, in_ch, config.out_channels);
-
         let codes: Vec<f32> = views.iter().flat_map(|&v| DecoderConfig { view: v, ..config.clone() }.code()).collect();
         let code = upload(codes, [nv, 2 * config.frequencies, 1, 1], device);
-        let [ch, cw] = sizes[0];
-        let lin = |n: usize, i: usize| if n > 1 { -1.0 + 2.0 * i as f32 / (n - 1) as f32 } else { 0.0 };
-        let mut grid = Vec::with_capacity(2 * ch * cw);
-        grid.extend((0..ch * cw).map(|p| lin(cw, p % cw)));
-        grid.extend((0..ch * cw).map(|p| lin(ch, p / cw)));
-        let coords = upload(grid, [1, 2, ch, cw], device);
+        let [ch, cw] = config.stage_sizes()[0];
+        let coords = upload(config.coordinate_grid(), [1, 2, ch, cw], device);
         Ok(ConvDecoder {
             config,
             views: views.to_vec(),
             device: device.clone(),
             stages,
-            weights: Params::new(weights),
-            biases: Params::new(biases),
+            weights: Params::new(weight_tensors),
+            biases: Params::new(bias_tensors),
             code,
             coords,
         })
@@ -373,7 +429,7 @@ impl ConvDecoder {
         for (i, stage) in self.stages.iter().enumerate() {
             // Bilinear upsampling as two matrix products (rows, then columns): Burn 0.22's wgpu
             // backend has no backward for `interpolate(Bilinear)`, matmul has one.
-            let (pad, reflect) = stage.padding();
+            let (pad, reflect) = stage.spec.padding();
             if let Some((rows, cols)) = &stage.upsample {
                 // Upsampled and padded at once (the matrices hold the padding rows).
                 let [_, c, h, w] = x.dims();
@@ -388,7 +444,7 @@ impl ConvDecoder {
             let (w, b) = (self.weights.tensors[i].clone(), self.biases.tensors[i].clone());
             let [vo, cin, _, _] = w.dims();
             let cout = vo / nv;
-            x = if self.config.conv.uses_matmul(cin, cout, stage.size[0], stage.size[1]) {
+            x = if self.config.conv.uses_matmul(cin, cout, stage.spec.size[0], stage.spec.size[1]) {
                 conv2d_matmul(x, w, b)
             } else {
                 // One group per view: the batch goes into the channels.
@@ -397,7 +453,7 @@ impl ConvDecoder {
                 let [_, _, h, wd] = y.dims();
                 y.reshape([nv, cout, h, wd])
             };
-            if stage.leaky {
+            if stage.spec.leaky {
                 x = leaky_relu(x, 0.2);
             }
             if i == 0 && i != last {
@@ -443,22 +499,12 @@ impl ConvDecoder {
     /// Each view's parameters on the host, in the order and sizes of a one-view decoder's
     /// [`Self::parameters_host`] (what checkpoints store, whatever the batching).
     pub fn view_parameters_host(&self) -> Result<Vec<Vec<Vec<f32>>>, NnError> {
-        let nv = self.views.len();
-        let all = self.parameters_host()?;
-        Ok((0..nv).map(|i| all.iter().map(|t| { let per = t.len() / nv; t[i * per..(i + 1) * per].to_vec() }).collect()).collect())
+        Ok(split_views(self.parameters_host()?, self.views.len()))
     }
 
     /// Replaces each view's parameters (as [`Self::view_parameters_host`] gives them).
     pub fn set_view_parameters_host(&mut self, per_view: &[Vec<Vec<f32>>]) -> Result<(), NnError> {
-        let nv = self.views.len();
-        if per_view.len() != nv {
-            return Err(NnError::Shape(format!("parameters of {} views for a batch of {nv}", per_view.len())));
-        }
-        let tensors = per_view[0].len();
-        if per_view.iter().any(|p| p.len() != tensors) {
-            return Err(NnError::Shape("the views' parameter lists differ in length".into()));
-        }
-        let joined: Vec<Vec<f32>> = (0..tensors).map(|j| per_view.iter().flat_map(|p| p[j].iter().copied()).collect()).collect();
+        let joined = join_views(per_view, self.views.len())?;
         self.set_parameters_host(&joined)
     }
 
@@ -483,6 +529,23 @@ impl ConvDecoder {
     pub fn parameter_count(&self) -> usize {
         self.weights.count() + self.biases.count()
     }
+}
+
+/// A batch's parameter tensors (view-major) cut into each view's tensors.
+pub(crate) fn split_views(all: Vec<Vec<f32>>, views: usize) -> Vec<Vec<Vec<f32>>> {
+    (0..views).map(|i| all.iter().map(|t| { let per = t.len() / views; t[i * per..(i + 1) * per].to_vec() }).collect()).collect()
+}
+
+/// Each view's parameter tensors joined into the batch's (view-major).
+pub(crate) fn join_views(per_view: &[Vec<Vec<f32>>], views: usize) -> Result<Vec<Vec<f32>>, NnError> {
+    if per_view.len() != views {
+        return Err(NnError::Shape(format!("parameters of {} views for a batch of {views}", per_view.len())));
+    }
+    let tensors = per_view[0].len();
+    if per_view.iter().any(|p| p.len() != tensors) {
+        return Err(NnError::Shape("the views' parameter lists differ in length".into()));
+    }
+    Ok((0..tensors).map(|j| per_view.iter().flat_map(|p| p[j].iter().copied()).collect()).collect())
 }
 
 #[cfg(test)]

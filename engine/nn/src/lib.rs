@@ -4,6 +4,8 @@
 //!   process, so Burn's kernels and kiln's kernels share one device and one queue.
 //! - [`decoder`]: CoherentGS's implicit convolutional decoder (a fixed per-view code upsampled
 //!   by conv stages to one output per depth layer), several views batched into one network.
+//! - [`gpu_decoder`]: the same decoder on kiln's own WGSL kernels (tiled implicit-GEMM
+//!   convolutions, split-K weight gradients), with the Burn decoder as its test reference.
 //! - [`conv`]: stride-1 convolutions as matrix products, their weight-gradient reduction split
 //!   into row bands.
 //! - [`basis_net`]: the learned spectral basis network (per-point MLP + transformer blocks) and
@@ -21,12 +23,14 @@ pub mod basis_net;
 pub mod conv;
 pub mod decoder;
 pub mod device;
+pub mod gpu_decoder;
 pub mod params;
 
 pub use adamw::{AdamW, CyclicLr};
 pub use basis_net::{BasisNet, BasisNetConfig};
 pub use decoder::{ConvDecoder, ConvForm, DecoderConfig, DecoderPass};
 pub use device::burn_device;
+pub use gpu_decoder::GpuDecoder;
 pub use params::Params;
 
 /// Errors from the network layer.
@@ -40,4 +44,6 @@ pub enum NnError {
     Shape(String),
     #[error("reading a tensor back from the GPU failed: {0}")]
     Read(String),
+    #[error(transparent)]
+    Gpu(#[from] kiln_gpu::GpuError),
 }
