@@ -4,9 +4,10 @@
 //   out[v, o, y, x] = act(b[v, o] + Σ_{c, ky, kx} W[v, o, c, ky, kx] · in[v, c, y + ky, x + kx])
 //
 // As a matrix product per view (implicit im2col: the column matrix is never stored):
-// M = output pixels, N = output channels, K = C·k². A workgroup of 16×16 threads computes a
-// 64×64 tile of (pixels × channels), 4×4 per thread, staging 16-deep slices of both operands in
-// workgroup memory. Weights and biases are read from the network's flat parameter buffer at
+// M = output pixels, N = output channels, K = C·k². A workgroup of 16 × BN/4 threads computes a
+// 64 × BN tile of (pixels × channels), 4×4 per thread, staging 16-deep slices of both operands
+// in workgroup memory. BN (16, 32 or 64, a define) follows the channel count, so a narrow stage
+// does not compute a 64-wide tile of zeros. Weights and biases are read from the network's flat parameter buffer at
 // the stage's offsets; the output has `out_stride` channels per view (the first stage leaves
 // two for the coordinate grid). Reference: Burn's conv2d (kiln_nn::ConvDecoder) in the tests.
 
@@ -26,8 +27,10 @@ struct Params {
 }
 
 const BM: u32 = 64u;
-const BN: u32 = 64u;
+const BN: u32 = {{BN}}u;
 const BK: u32 = 16u;
+const TN: u32 = BN / 4u;
+const THREADS: u32 = 16u * TN;
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> input: array<f32>;
@@ -35,9 +38,9 @@ const BK: u32 = 16u;
 @group(0) @binding(3) var<storage, read_write> output: array<f32>;
 
 var<workgroup> a_tile: array<f32, 1024>; // [BK][BM]
-var<workgroup> b_tile: array<f32, 1024>; // [BK][BN]
+var<workgroup> b_tile: array<f32, {{BN}} * 16>; // [BK][BN]
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(16, {{BN}} / 4)
 fn main(
     @builtin(local_invocation_id) l: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
@@ -53,8 +56,8 @@ fn main(
     let w_base = P.w_off + v * P.cout * k_count;
     var acc: array<f32, 16>;
     for (var k0 = 0u; k0 < k_count; k0 += BK) {
-        for (var q = 0u; q < 4u; q++) {
-            let e = li + 256u * q;
+        for (var q = 0u; q < BM * BK / THREADS; q++) {
+            let e = li + THREADS * q;
             // Input slice: consecutive threads take consecutive pixels (coalesced rows).
             let m = m0 + e % BM;
             let ka = k0 + e / BM;
@@ -67,7 +70,10 @@ fn main(
                 a = input[in_base + (c * P.hp + y) * P.wp + x];
             }
             a_tile[e] = a;
+        }
+        for (var q = 0u; q < 4u; q++) {
             // Weight slice: consecutive threads take consecutive taps of one output channel.
+            let e = li + THREADS * q;
             let n = n0 + e / BK;
             let kb = k0 + e % BK;
             var b = 0.0;
@@ -82,7 +88,7 @@ fn main(
             var bv: array<f32, 4>;
             for (var i = 0u; i < 4u; i++) {
                 av[i] = a_tile[kk * BM + l.x + 16u * i];
-                bv[i] = b_tile[kk * BN + l.y + 16u * i];
+                bv[i] = b_tile[kk * BN + l.y + TN * i];
             }
             for (var i = 0u; i < 4u; i++) {
                 for (var j = 0u; j < 4u; j++) {
@@ -93,7 +99,7 @@ fn main(
         workgroupBarrier();
     }
     for (var j = 0u; j < 4u; j++) {
-        let n = n0 + l.y + 16u * j;
+        let n = n0 + l.y + TN * j;
         if (n >= P.cout) {
             continue;
         }

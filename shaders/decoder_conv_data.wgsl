@@ -4,7 +4,8 @@
 //
 // with g the gradient at the convolution's output (LeakyReLU's backward already applied) and
 // zero outside it. A matrix product per view with M = padded input pixels, N = input
-// channels, K = O·k², tiled as decoder_conv.wgsl (64×64 per workgroup, 4×4 per thread).
+// channels, K = O·k², tiled as decoder_conv.wgsl (64 × BN per workgroup, 4×4 per thread; BN
+// follows the input channels).
 // Reference: Burn's autodiff of ConvDecoder in the tests.
 
 struct Params {
@@ -23,8 +24,10 @@ struct Params {
 }
 
 const BM: u32 = 64u;
-const BN: u32 = 64u;
+const BN: u32 = {{BN}}u;
 const BK: u32 = 16u;
+const TN: u32 = BN / 4u;
+const THREADS: u32 = 16u * TN;
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> grad_out: array<f32>;
@@ -32,9 +35,9 @@ const BK: u32 = 16u;
 @group(0) @binding(3) var<storage, read_write> grad_in: array<f32>;
 
 var<workgroup> a_tile: array<f32, 1024>; // [BK][BM]
-var<workgroup> b_tile: array<f32, 1024>; // [BK][BN]
+var<workgroup> b_tile: array<f32, {{BN}} * 16>; // [BK][BN]
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(16, {{BN}} / 4)
 fn main(
     @builtin(local_invocation_id) l: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
@@ -51,8 +54,8 @@ fn main(
     let w_base = P.w_off + v * P.cout * P.cin * taps;
     var acc: array<f32, 16>;
     for (var k0 = 0u; k0 < k_count; k0 += BK) {
-        for (var q = 0u; q < 4u; q++) {
-            let e = li + 256u * q;
+        for (var q = 0u; q < BM * BK / THREADS; q++) {
+            let e = li + THREADS * q;
             let m = m0 + e % BM;
             let ka = k0 + e / BM;
             var a = 0.0;
@@ -67,7 +70,10 @@ fn main(
                 }
             }
             a_tile[e] = a;
+        }
+        for (var q = 0u; q < 4u; q++) {
             // W[v, o, n, tap] for K index (o, tap) and input channel n.
+            let e = li + THREADS * q;
             let n = n0 + e / BK;
             let kb = k0 + e % BK;
             var b = 0.0;
@@ -82,7 +88,7 @@ fn main(
             var bv: array<f32, 4>;
             for (var i = 0u; i < 4u; i++) {
                 av[i] = a_tile[kk * BM + l.x + 16u * i];
-                bv[i] = b_tile[kk * BN + l.y + 16u * i];
+                bv[i] = b_tile[kk * BN + l.y + TN * i];
             }
             for (var i = 0u; i < 4u; i++) {
                 for (var j = 0u; j < 4u; j++) {
@@ -93,7 +99,7 @@ fn main(
         workgroupBarrier();
     }
     for (var j = 0u; j < 4u; j++) {
-        let n = n0 + l.y + 16u * j;
+        let n = n0 + l.y + TN * j;
         if (n >= P.cin) {
             continue;
         }

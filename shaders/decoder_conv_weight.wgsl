@@ -5,9 +5,10 @@
 //   part_w[v, s, o, c·k² + tap] = Σ_{p in band s} g[v, o, p] · in[v, c, y(p) + ky, x(p) + kx]
 //   part_b[v, s, o]             = Σ_{p in band s} g[v, o, p]
 //
-// decoder_reduce.wgsl then sums the bands into the gradient buffer. A workgroup of 16×16
-// threads computes 64 output channels × 64 (c, tap) columns, 4×4 per thread, over 16-pixel
-// slices. The bias sums come from the workgroups of the first column tile.
+// decoder_reduce.wgsl then sums the bands into the gradient buffer. A workgroup of BM/4 × 16
+// threads computes BM output channels × 64 (c, tap) columns, 4×4 per thread, over 16-pixel
+// slices; BM (16, 32 or 64, a define) follows the output channels. The bias sums come from
+// the workgroups of the first column tile.
 // Reference: Burn's autodiff of ConvDecoder in the tests.
 
 struct Params {
@@ -25,9 +26,11 @@ struct Params {
     _pad1: u32,
 }
 
-const BM: u32 = 64u;
+const BM: u32 = {{BN}}u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
+const TM: u32 = BM / 4u;
+const THREADS: u32 = 16u * TM;
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> grad_out: array<f32>;
@@ -35,13 +38,12 @@ const BK: u32 = 16u;
 @group(0) @binding(3) var<storage, read_write> part_w: array<f32>;
 @group(0) @binding(4) var<storage, read_write> part_b: array<f32>;
 
-var<workgroup> g_tile: array<f32, 1024>; // [BK pixels][BM output channels]
+var<workgroup> g_tile: array<f32, {{BN}} * 16>; // [BK pixels][BM output channels]
 var<workgroup> x_tile: array<f32, 1024>; // [BK pixels][BN columns]
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size({{BN}} / 4, 16)
 fn main(
     @builtin(local_invocation_id) l: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
 ) {
     let v = wid.z / P.bands;
@@ -56,11 +58,12 @@ fn main(
     let g_base = v * P.g_stride * pixels;
     let in_base = v * P.cin * P.hp * P.wp;
     let sums_bias = wid.y == 0u && l.y == 0u;
+    let li = l.x + TM * l.y;
     var acc: array<f32, 16>;
     var bias: array<f32, 4>;
     for (var p0 = p_begin; p0 < p_end; p0 += BK) {
         for (var q = 0u; q < 4u; q++) {
-            let e = li + 256u * q;
+            let e = li + THREADS * q;
             // Consecutive threads take consecutive pixels of one channel / one column.
             let p = p0 + e % BK;
             let o = o0 + e / BK;
@@ -69,6 +72,10 @@ fn main(
                 g = grad_out[g_base + o * pixels + p];
             }
             g_tile[(e % BK) * BM + e / BK] = g;
+        }
+        for (var q = 0u; q < BN * BK / THREADS; q++) {
+            let e = li + THREADS * q;
+            let p = p0 + e % BK;
             let n = n0 + e / BK;
             var x = 0.0;
             if (p < p_end && n < n_count) {
@@ -85,7 +92,7 @@ fn main(
             var gv: array<f32, 4>;
             var xv: array<f32, 4>;
             for (var i = 0u; i < 4u; i++) {
-                gv[i] = g_tile[kk * BM + l.x + 16u * i];
+                gv[i] = g_tile[kk * BM + l.x + TM * i];
                 xv[i] = x_tile[kk * BN + l.y + 16u * i];
             }
             for (var i = 0u; i < 4u; i++) {
@@ -103,7 +110,7 @@ fn main(
     }
     let part = v * P.bands + s;
     for (var i = 0u; i < 4u; i++) {
-        let o = o0 + l.x + 16u * i;
+        let o = o0 + l.x + TM * i;
         if (o >= P.cout) {
             continue;
         }

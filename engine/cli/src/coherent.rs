@@ -49,8 +49,13 @@ pub struct CoherentArgs {
     pub depth_ngf: Option<usize>,
     #[arg(long)]
     pub opacity_ngf: Option<usize>,
-    /// CoherentGS: how the decoders compute their convolutions — `auto` (wide or large ones
-    /// as matrix products with a split reduction, the rest as Burn's conv2d), `burn`, `matmul`.
+    /// CoherentGS: which implementation runs the decoders — `kiln` (kiln's WGSL kernels) or
+    /// `burn` (Burn 0.22 with autodiff, the reference; `--decoder-conv` applies to it).
+    #[arg(long, default_value = "kiln", value_parser = ["kiln", "burn"])]
+    pub decoder_backend: String,
+    /// CoherentGS with `--decoder-backend burn`: how Burn computes the convolutions — `auto`
+    /// (wide or large ones as matrix products with a split reduction, the rest as Burn's
+    /// conv2d), `burn`, `matmul`.
     #[arg(long, default_value = "auto", value_parser = ["auto", "burn", "matmul"])]
     pub decoder_conv: String,
     /// CoherentGS (kiln's addition, off by default): start each pixel at the depth its flow
@@ -177,6 +182,7 @@ fn prepare(shape: &RunShape, args: &CoherentArgs) -> anyhow::Result<Prepared> {
         depth_ngf: args.depth_ngf,
         opacity_ngf: args.opacity_ngf,
         decoder_conv: kiln_nn::ConvForm::parse(&args.decoder_conv).unwrap_or_default(),
+        decoder_backend: kiln_nn::DecoderBackend::parse(&args.decoder_backend).unwrap_or_default(),
         checkpoint_interval: shape.checkpoint_every,
         supersample_max: if args.no_supersample { 1 } else { CoherentConfig::default().supersample_max },
         ..Default::default()
@@ -330,17 +336,21 @@ struct CoherentBenchReport {
     views: usize,
     gaussians: usize,
     decoders: bool,
+    /// `kiln` or `burn` (the decoders' implementation).
+    decoder_backend: kiln_nn::DecoderBackend,
     warmup: u32,
     steps: u32,
     /// The first step alone (Burn's kernel compilation and autotuning included).
     first_step_seconds: f64,
     steps_per_second: f64,
-    /// Host wall-clock milliseconds per timed step in each part of the step (`StepTimes`: the
-    /// `*_wait` parts are the waits for Burn's GPU work, the other decoder parts Burn's host
-    /// time; kiln's parts end in read-backs, so they include the GPU work they queued).
+    /// Host wall-clock milliseconds per timed step in each part of the step (`StepTimes`:
+    /// `decoder_forward` ends in the outputs' read-back, `decoder_backward` is the host's
+    /// recording and `decoder_backward_wait` the wait for that GPU work; kiln's parts end in
+    /// read-backs, so they include the GPU work they queued).
     parts_ms: BTreeMap<String, f64>,
-    /// Median GPU time per kiln pass (timestamp queries), milliseconds; Burn's kernels are in
-    /// the decoder parts above, not here.
+    /// Median GPU time per kiln pass (timestamp queries), milliseconds: kiln's decoder passes
+    /// included (`decoder forward`, `decoder backward`, `adam decoder`); Burn's kernels are
+    /// only in the decoder parts above.
     gpu_stages_ms: BTreeMap<String, f64>,
 }
 
@@ -360,7 +370,7 @@ pub fn bench(args: CoherentBenchArgs) -> anyhow::Result<()> {
         checkpoint_every: 0,
     };
     let Prepared { mut trainer, name, .. } = prepare(&shape, &args.coherent)?;
-    // Split Burn's GPU time from its host time (a wait at the end of each step).
+    // Split the decoders' GPU time from their host time (a wait at the end of each step).
     trainer.sync_parts = true;
     let ctx = trainer.context().clone();
     let (width, height) = (trainer.scene.train[0].camera.width, trainer.scene.train[0].camera.height);
@@ -374,7 +384,7 @@ pub fn bench(args: CoherentBenchArgs) -> anyhow::Result<()> {
     }
     progress.finish();
     let before = trainer.times.clone();
-    let mut timer = kiln_gpu::GpuTimer::new(&ctx, 64);
+    let mut timer = kiln_gpu::GpuTimer::new(&ctx, 128);
     let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let t0 = Instant::now();
     for _ in 0..args.steps {
@@ -393,6 +403,7 @@ pub fn bench(args: CoherentBenchArgs) -> anyhow::Result<()> {
         views: trainer.scene.train.len(),
         gaussians: trainer.gaussians(),
         decoders: trainer.config.use_decoder,
+        decoder_backend: trainer.config.decoder_backend,
         warmup: args.warmup,
         steps: args.steps,
         first_step_seconds,
@@ -411,7 +422,7 @@ pub fn bench(args: CoherentBenchArgs) -> anyhow::Result<()> {
             height,
             report.views,
             report.gaussians,
-            if report.decoders { "decoders" } else { "free offsets" },
+            if !report.decoders { "free offsets".to_string() } else { format!("decoders on {:?}", report.decoder_backend).to_lowercase() },
             report.steps_per_second,
             report.first_step_seconds
         );

@@ -29,16 +29,38 @@ use std::sync::Arc;
 /// its start, few enough bands to fill a large GPU at the full image size.
 pub const BAND_PIXELS: usize = 2048;
 
-/// Rows and columns of the convolution kernels' output tile (`shaders/decoder_conv*.wgsl`).
+/// The pixel side of the convolution kernels' output tile (`shaders/decoder_conv*.wgsl`).
 const TILE: usize = 64;
+
+/// The channel side of a convolution tile for `channels` channels: 16, 32 or 64, so that a
+/// narrow stage (the last one has one channel per depth layer) does not compute a 64-wide tile
+/// of zeros — on lavapipe, where every lane is CPU time, that waste made the decoder 4× slower.
+fn channel_tile(channels: usize) -> usize {
+    match channels {
+        0..=16 => 16,
+        17..=32 => 32,
+        _ => 64,
+    }
+}
+
+/// The convolution kernels, compiled for one channel tile width each.
+struct ConvKernels {
+    forward: Kernel,
+    input_grad: Kernel,
+    weight_grad: Kernel,
+}
 
 struct Kernels {
     resample: Kernel,
-    conv: Kernel,
-    conv_data: Kernel,
-    conv_weight: Kernel,
     leaky_backward: Kernel,
     reduce: Kernel,
+    conv: std::collections::BTreeMap<usize, ConvKernels>,
+}
+
+impl Kernels {
+    fn conv(&self, width: usize) -> &ConvKernels {
+        &self.conv[&width]
+    }
 }
 
 /// A 1-D dispatch: its bind group and workgroup count.
@@ -47,10 +69,17 @@ struct Dispatch1 {
     workgroups: u32,
 }
 
-/// A tiled dispatch: its bind group and 3-D grid.
+/// A tiled dispatch: its kernel (by channel tile), bind group and 3-D grid.
 struct Dispatch3 {
+    kernel: Kernel,
     bind: wgpu::BindGroup,
     grid: [u32; 3],
+}
+
+impl Dispatch3 {
+    fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        self.kernel.dispatch_grid(pass, &self.bind, self.grid);
+    }
 }
 
 /// One stage's buffers and its dispatches, bound once at construction.
@@ -145,13 +174,20 @@ impl GpuDecoder {
         let tensor_lengths: Vec<usize> = weights.iter().chain(&biases).map(Vec::len).collect();
         let total: usize = tensor_lengths.iter().sum();
         let flat: Vec<f32> = weights.iter().chain(&biases).flatten().copied().collect();
+        let mut conv = std::collections::BTreeMap::new();
+        for width in [16usize, 32, 64] {
+            let d = [("BN", width.to_string())];
+            conv.insert(width, ConvKernels {
+                forward: Kernel::new(ctx, "decoder_conv.wgsl", "main", &d)?,
+                input_grad: Kernel::new(ctx, "decoder_conv_data.wgsl", "main", &d)?,
+                weight_grad: Kernel::new(ctx, "decoder_conv_weight.wgsl", "main", &d)?,
+            });
+        }
         let kernels = Kernels {
             resample: Kernel::new(ctx, "decoder_resample.wgsl", "main", &[])?,
-            conv: Kernel::new(ctx, "decoder_conv.wgsl", "main", &[])?,
-            conv_data: Kernel::new(ctx, "decoder_conv_data.wgsl", "main", &[])?,
-            conv_weight: Kernel::new(ctx, "decoder_conv_weight.wgsl", "main", &[])?,
             leaky_backward: Kernel::new(ctx, "decoder_leaky_backward.wgsl", "main", &[])?,
             reduce: Kernel::new(ctx, "decoder_reduce.wgsl", "main", &[])?,
+            conv,
         };
         let params = ctx.upload("decoder parameters", &flat);
         let grads = ctx.zeroed("decoder gradients", total as u64 * 4);
@@ -220,9 +256,12 @@ impl GpuDecoder {
 
             let k = spec.kernel;
             let conv_params: [u32; 12] = [spec.cin as u32, spec.cout as u32, k as u32, spec.leaky as u32, h as u32, w as u32, hp as u32, wp as u32, w_off as u32, b_off as u32, out_stride as u32, 0];
+            let (out_tile, in_tile) = (channel_tile(spec.cout), channel_tile(spec.cin));
+            let forward = kernels.conv(out_tile).forward.clone();
             let conv = Dispatch3 {
-                bind: kernels.conv.bind(ctx, &[&ctx.uniform("decoder conv", &conv_params), &padded, &params, &output]),
-                grid: [tiles(pixels), tiles(spec.cout), nv as u32],
+                bind: forward.bind(ctx, &[&ctx.uniform("decoder conv", &conv_params), &padded, &params, &output]),
+                grid: [tiles(pixels), spec.cout.div_ceil(out_tile) as u32, nv as u32],
+                kernel: forward,
             };
             let leaky_backward = spec.leaky.then(|| {
                 let p: [u32; 4] = [nv as u32, spec.cout as u32, out_stride as u32, pixels as u32];
@@ -236,9 +275,11 @@ impl GpuDecoder {
             if nv * nb > 65_535 {
                 return Err(NnError::Shape(format!("{nv} views × {nb} gradient bands exceed a dispatch's 65,535 workgroups")));
             }
+            let wk = kernels.conv(out_tile).weight_grad.clone();
             let weight_grad = Dispatch3 {
-                bind: kernels.conv_weight.bind(ctx, &[&ctx.uniform("decoder weight gradient", &wg_params), &grad, &padded, &part_w, &part_b]),
-                grid: [tiles(spec.cout), tiles(spec.cin * k * k), (nv * nb) as u32],
+                bind: wk.bind(ctx, &[&ctx.uniform("decoder weight gradient", &wg_params), &grad, &padded, &part_w, &part_b]),
+                grid: [spec.cout.div_ceil(out_tile) as u32, tiles(spec.cin * k * k), (nv * nb) as u32],
+                kernel: wk,
             };
             let per_view_w = spec.cout * spec.cin * k * k;
             let reduce = |n: usize, off: usize, src: &wgpu::Buffer| Dispatch1 {
@@ -252,9 +293,11 @@ impl GpuDecoder {
             } else {
                 let prev = &stages[i - 1];
                 let data_params: [u32; 12] = [spec.cin as u32, spec.cout as u32, k as u32, 0, h as u32, w as u32, hp as u32, wp as u32, w_off as u32, out_stride as u32, 0, 0];
+                let dk = kernels.conv(in_tile).input_grad.clone();
                 let data = Dispatch3 {
-                    bind: kernels.conv_data.bind(ctx, &[&ctx.uniform("decoder input gradient", &data_params), &grad, &params, &d_padded]),
-                    grid: [tiles(hp * wp), tiles(spec.cin), nv as u32],
+                    bind: dk.bind(ctx, &[&ctx.uniform("decoder input gradient", &data_params), &grad, &params, &d_padded]),
+                    grid: [tiles(hp * wp), spec.cin.div_ceil(in_tile) as u32, nv as u32],
+                    kernel: dk,
                 };
                 let back_total = nv * spec.cin * ih * iw;
                 let params_adj = [(nv * spec.cin) as u32, hp as u32, wp as u32, ih as u32, iw as u32, nnz(&rows_adj, ih), nnz(&cols_adj, iw), back_total as u32];
@@ -294,23 +337,23 @@ impl GpuDecoder {
         let k = &self.kernels;
         for s in &self.stages {
             Self::dispatch1(&mut pass, &k.resample, &s.resample);
-            k.conv.dispatch_grid(&mut pass, &s.conv.bind, s.conv.grid);
+            s.conv.record(&mut pass);
         }
     }
 
     /// Runs the forward and reads the output back (`[view][channel][y][x]`).
     pub fn forward_host(&self) -> Result<Vec<f32>, NnError> {
-        Ok(Self::forward_many(&[self])?.pop().unwrap_or_default())
+        Ok(Self::forward_many(&[self], None)?.pop().unwrap_or_default())
     }
 
     /// Runs the forwards of several decoders in one submission and reads their outputs back
-    /// with one wait.
-    pub fn forward_many(decoders: &[&GpuDecoder]) -> Result<Vec<Vec<f32>>, NnError> {
+    /// with one wait (timed as `decoder forward` with a timer).
+    pub fn forward_many(decoders: &[&GpuDecoder], mut timer: Option<&mut GpuTimer>) -> Result<Vec<Vec<f32>>, NnError> {
         let Some(first) = decoders.first() else { return Ok(Vec::new()) };
         let ctx = &first.ctx;
         let mut encoder = ctx.encoder("decoder forward");
         for d in decoders {
-            d.record_forward(&mut encoder, None);
+            d.record_forward(&mut encoder, timer.as_deref_mut());
         }
         ctx.submit(encoder);
         let outputs: Vec<(&wgpu::Buffer, usize)> = decoders.iter().map(|d| d.output()).collect();
@@ -339,11 +382,11 @@ impl GpuDecoder {
                 if let Some(d) = &s.leaky_backward {
                     Self::dispatch1(&mut pass, &k.leaky_backward, d);
                 }
-                k.conv_weight.dispatch_grid(&mut pass, &s.weight_grad.bind, s.weight_grad.grid);
+                s.weight_grad.record(&mut pass);
                 Self::dispatch1(&mut pass, &k.reduce, &s.reduce_weights);
                 Self::dispatch1(&mut pass, &k.reduce, &s.reduce_biases);
                 if let Some((data, back)) = &s.input_grad {
-                    k.conv_data.dispatch_grid(&mut pass, &data.bind, data.grid);
+                    data.record(&mut pass);
                     Self::dispatch1(&mut pass, &k.resample, back);
                 }
             }
@@ -369,8 +412,13 @@ impl GpuDecoder {
     /// Backward from `grad_output` (for the output of the last forward) and one AdamW step at
     /// `lr`; submitted, not waited for.
     pub fn step(&mut self, grad_output: &[f32], lr: f64) -> Result<(), NnError> {
+        self.step_timed(grad_output, lr, None)
+    }
+
+    /// [`Self::step`], its passes timed into `timer`.
+    pub fn step_timed(&mut self, grad_output: &[f32], lr: f64, timer: Option<&mut GpuTimer>) -> Result<(), NnError> {
         let mut encoder = self.ctx.encoder("decoder step");
-        self.record_backward(&mut encoder, grad_output, Some(lr as f32), None)?;
+        self.record_backward(&mut encoder, grad_output, Some(lr as f32), timer)?;
         self.ctx.submit(encoder);
         Ok(())
     }

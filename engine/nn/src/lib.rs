@@ -6,6 +6,7 @@
 //!   by conv stages to one output per depth layer), several views batched into one network.
 //! - [`gpu_decoder`]: the same decoder on kiln's own WGSL kernels (tiled implicit-GEMM
 //!   convolutions, split-K weight gradients), with the Burn decoder as its test reference.
+//! - [`backend`]: either decoder behind one interface (`--decoder-backend`).
 //! - [`conv`]: stride-1 convolutions as matrix products, their weight-gradient reduction split
 //!   into row bands.
 //! - [`basis_net`]: the learned spectral basis network (per-point MLP + transformer blocks) and
@@ -19,6 +20,7 @@
 //! docs/COHERENTGS.md for the measured cost of that round trip.
 
 pub mod adamw;
+pub mod backend;
 pub mod basis_net;
 pub mod conv;
 pub mod decoder;
@@ -27,6 +29,7 @@ pub mod gpu_decoder;
 pub mod params;
 
 pub use adamw::{AdamW, CyclicLr};
+pub use backend::{Decoder, DecoderBackend, DecoderOutput};
 pub use basis_net::{BasisNet, BasisNetConfig};
 pub use decoder::{ConvDecoder, ConvForm, DecoderConfig, DecoderPass};
 pub use device::burn_device;

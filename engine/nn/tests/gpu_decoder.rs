@@ -2,8 +2,8 @@
 //! gradient tests/decoder.rs checks by finite differences): the same initial weights, outputs,
 //! parameter gradients and AdamW steps, on kiln's device (lavapipe in CI).
 //!
-//! The shapes cover the kernels' edges: several 64-wide pixel and channel tiles with ragged
-//! ends, a batch of views, reflection and edge padding, odd sizes (upsample then crop), and
+//! The shapes cover the kernels' edges: several 64-wide pixel tiles and 16-, 32- and 64-wide
+//! channel tiles with ragged ends, a batch of views, reflection and edge padding, odd sizes (upsample then crop), and
 //! the weight gradient split into several bands.
 
 use kiln_gpu::GpuContext;
@@ -28,8 +28,9 @@ fn cases() -> Vec<Case> {
         // Two views of three; 70 and 40 channels (two channel tiles, ragged); 9×13 output
         // (odd sizes: upsample then crop); bands of 16 pixels (8 bands at the last stage).
         (9, 13, 10, vec![7, 4], vec![0, 2], 16),
-        // More pixels than one tile at the last stages, one view, default bands.
-        (20, 27, 2, vec![8, 4, 2], vec![1], 2048),
+        // More pixels than one tile at the last stages, one view, default bands; 24, 12 and 6
+        // channels (32- and 16-wide channel tiles).
+        (20, 27, 3, vec![8, 4, 2], vec![1], 2048),
     ]
 }
 

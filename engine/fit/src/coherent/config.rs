@@ -37,6 +37,9 @@ pub struct CoherentConfig {
     pub opacity_ngf: Option<usize>,
     /// How the decoders compute their convolutions (same values, different speed).
     pub decoder_conv: kiln_nn::ConvForm,
+    /// Which implementation runs the decoders: kiln's kernels (default) or Burn.
+    #[serde(default)]
+    pub decoder_backend: kiln_nn::DecoderBackend,
     /// Cyclic LR (triangular2) of the decoders: base, max, and the step-up as a fraction of
     /// `iterations` (code: 1000 and 2000 of 13,000).
     pub depth_lr: [f64; 2],
@@ -85,6 +88,7 @@ impl Default for CoherentConfig {
             depth_ngf: None,
             opacity_ngf: None,
             decoder_conv: kiln_nn::ConvForm::Auto,
+            decoder_backend: kiln_nn::DecoderBackend::Kiln,
             depth_lr: [1e-6, 1e-4],
             depth_lr_step: 1000.0 / 13000.0,
             opacity_lr: [1e-6, 1e-5],

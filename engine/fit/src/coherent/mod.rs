@@ -22,7 +22,7 @@ use glam::Vec3;
 use kiln_gpu::adam::{AdamConfig, AdamGroup, AdamSnapshot};
 use kiln_run::Checkpoint;
 use kiln_gpu::{GpuContext, Kernel};
-use kiln_nn::{ConvDecoder, CyclicLr, DecoderConfig, DecoderPass};
+use kiln_nn::{CyclicLr, Decoder, DecoderConfig, DecoderOutput};
 use kiln_splat::loss::{ImageLoss, LossConfig, LossValues};
 use kiln_splat::{sh_coeffs, GaussianCloud, GpuCloud, RenderOutput, RenderSettings};
 use rand::rngs::Xoshiro256PlusPlus;
@@ -124,7 +124,7 @@ struct ViewGeom {
 /// Where the depth offsets and opacities come from: decoders, or free per-pixel parameters
 /// (the no-decoder ablation).
 enum Offsets {
-    Decoders { depth: Vec<ConvDecoder>, opacity: Vec<ConvDecoder>, depth_lr: CyclicLr, opacity_lr: CyclicLr },
+    Decoders { depth: Vec<Decoder>, opacity: Vec<Decoder>, depth_lr: CyclicLr, opacity_lr: CyclicLr },
     Direct { depth: Vec<f32>, opacity: Vec<f32>, adam: HostAdam },
 }
 
@@ -144,11 +144,9 @@ pub struct Saturation {
 /// clock; the parts that end with a read-back include the GPU work queued before it).
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct StepTimes {
-    /// Recording the decoder forwards in Burn (host time: Burn launches kernels lazily).
+    /// The decoder forwards, recorded and read back (the GPU work queued before the read-back
+    /// included: the previous step's decoder backward, unless `decoder_backward_wait` took it).
     pub decoder_forward: f64,
-    /// Waiting for the decoder outputs' read-back (the GPU work queued before it, the
-    /// previous step's decoder backward included unless `decoder_backward_wait` took it).
-    pub decoder_forward_wait: f64,
     /// Positions/opacities to the GPU, render, GPU image loss, render read-back.
     pub render: f64,
     /// Host pyramid-L1 levels and disparity TV on the read-back render.
@@ -157,7 +155,7 @@ pub struct StepTimes {
     pub losses_backward: f64,
     /// Flow loss on world positions and the chain rule to the ray depth (host).
     pub flow: f64,
-    /// dL/d(decoder output) to Burn, recording the decoder backward and AdamW (host time).
+    /// dL/d(decoder output) to the decoders, recording their backward and AdamW (host time).
     pub decoder_backward: f64,
     /// Waiting for that backward to finish on the GPU: only with
     /// [`CoherentTrainer::sync_parts`] (benchmarks), else it is in the next `decoder_forward_wait`.
@@ -166,10 +164,9 @@ pub struct StepTimes {
 
 impl StepTimes {
     /// Every part by its field name, in step order.
-    pub fn parts(&self) -> [(&'static str, f64); 8] {
+    pub fn parts(&self) -> [(&'static str, f64); 7] {
         [
             ("decoder_forward", self.decoder_forward),
-            ("decoder_forward_wait", self.decoder_forward_wait),
             ("render", self.render),
             ("host_image_terms", self.host_image_terms),
             ("losses_backward", self.losses_backward),
@@ -183,8 +180,8 @@ impl StepTimes {
 pub struct CoherentTrainer {
     ctx: Arc<GpuContext>,
     pub times: StepTimes,
-    /// Wait for the decoders' backward at the end of each step, so that `times` splits Burn's
-    /// GPU time from its host time (benchmarks; it costs a pipeline bubble).
+    /// Wait for the decoders' backward at the end of each step, so that `times` splits the
+    /// decoders' GPU time from their host time (benchmarks; it costs a pipeline bubble).
     pub sync_parts: bool,
     pub scene: Scene,
     pub config: CoherentConfig,
@@ -254,8 +251,7 @@ impl CoherentTrainer {
         }
         let layer_count = inputs.layer_count.max(1);
         let offsets = if config.use_decoder {
-            let device = kiln_nn::burn_device(&ctx).map_err(|e| FitError::Invalid(e.to_string()))?;
-            // Views of one size share a batched network (one Burn graph for all of them).
+            // Views of one size share a batched network.
             let mut batches: Vec<Vec<usize>> = Vec::new();
             for v in 0..views {
                 match batches.iter_mut().find(|b| (geom[b[0]].width, geom[b[0]].height) == (geom[v].width, geom[v].height)) {
@@ -269,7 +265,7 @@ impl CoherentTrainer {
                 c.out_channels = layer_count;
                 c.seed = config.seed ^ salt;
                 c.conv = config.decoder_conv;
-                ConvDecoder::for_views(c, batch, &device).map_err(|e| FitError::Invalid(e.to_string()))
+                Decoder::new(config.decoder_backend, &ctx, c, batch).map_err(|e| FitError::Invalid(e.to_string()))
             };
             let it = config.iterations as f32;
             Offsets::Decoders {
@@ -508,26 +504,24 @@ impl CoherentTrainer {
 
     /// Δz and opacity logits from the current parameters (no graph kept).
     fn offsets_forward_only(&mut self) -> Result<(), FitError> {
-        self.offsets_forward().map(drop)
+        self.offsets_forward(None).map(drop)
     }
 
     /// Sets Δz, the opacity logits and their saturation from the current parameters. Returns
     /// the decoders' passes per view (depth, opacity), whose graphs their backward needs; none
     /// for free offsets.
-    fn offsets_forward(&mut self) -> Result<Vec<(DecoderPass, DecoderPass)>, FitError> {
+    fn offsets_forward(&mut self, timer: Option<&mut kiln_gpu::GpuTimer>) -> Result<Vec<(DecoderOutput, DecoderOutput)>, FitError> {
         let (mut dz, mut logits) = (vec![0.0; self.n], vec![0.0; self.n]);
         let mut passes = Vec::new();
         let counts = match &self.offsets {
             Offsets::Decoders { depth, opacity, .. } => {
                 let mut counts = (0, 0);
                 // Every forward is queued before the first read-back, so the device runs them
-                // back to back while the host records the next.
+                // back to back (kiln's decoders: one submission, one wait).
                 let t0 = std::time::Instant::now();
-                let outputs: Vec<_> = depth.iter().chain(opacity.iter()).map(ConvDecoder::forward).collect();
-                let t1 = std::time::Instant::now();
-                let mut all = outputs.into_iter().map(DecoderPass::read).collect::<Result<Vec<_>, _>>().map_err(nn_err)?.into_iter();
-                self.times.decoder_forward += (t1 - t0).as_secs_f64();
-                self.times.decoder_forward_wait += t1.elapsed().as_secs_f64();
+                let all: Vec<&Decoder> = depth.iter().chain(opacity.iter()).collect();
+                let mut all = Decoder::forward_all(&all, timer).map_err(nn_err)?.into_iter();
+                self.times.decoder_forward += t0.elapsed().as_secs_f64();
                 let depth_passes: Vec<_> = all.by_ref().take(depth.len()).collect();
                 for ((d, o), batch) in depth_passes.into_iter().zip(all).zip(depth) {
                     for (i, &v) in batch.views().iter().enumerate() {
@@ -647,8 +641,8 @@ impl CoherentTrainer {
     }
 
     /// [`Self::train_step`] with GPU timestamps of its kiln passes (render, image loss,
-    /// rasterizer backward, optimizer) written into `timer`; Burn's kernels are not in it (their
-    /// share is `times.decoder_*`).
+    /// rasterizer backward, optimizer, and kiln's decoder passes) written into `timer`; Burn's
+    /// decoder kernels are not in it (their share is `times.decoder_*`).
     pub fn train_step_timed(&mut self, mut timer: Option<&mut kiln_gpu::GpuTimer>) -> Result<LossValues, FitError> {
         let ctx = self.ctx.clone();
         let step = self.step;
@@ -666,7 +660,7 @@ impl CoherentTrainer {
         };
 
         // 1. Offsets and opacities, with the decoders' graphs kept for their backward.
-        let passes = self.offsets_forward()?; // times its record and wait parts itself
+        let passes = self.offsets_forward(timer.as_deref_mut())?; // times itself
         lap();
         self.upload_geometry();
 
@@ -737,7 +731,7 @@ impl CoherentTrainer {
         {
             let k = self.cloud.sh_coeffs();
             let shape = ctx.uniform("sh shape", &ShShape { n: self.n as u32, k, _pad: [0; 2] });
-            let mut pass = GpuContext::begin_pass(&mut enc, "optimizer", timer);
+            let mut pass = GpuContext::begin_pass(&mut enc, "optimizer", timer.as_deref_mut());
             let bind = self.unpack.bind(&ctx, &[&shape, &grads.sh, &self.grad_dc, &self.grad_rest]);
             self.unpack.dispatch(&mut pass, &bind, (self.n as u32 * k * 3).div_ceil(256));
             if k > 1 {
@@ -807,8 +801,8 @@ impl CoherentTrainer {
                             go_out[base + l * hw + p] = go;
                         }
                     }
-                    d.step(dp, &gd_out, lr_d).map_err(nn_err)?;
-                    o.step(op, &go_out, lr_o).map_err(nn_err)?;
+                    d.step(dp, &gd_out, lr_d, timer.as_deref_mut()).map_err(nn_err)?;
+                    o.step(op, &go_out, lr_o, timer.as_deref_mut()).map_err(nn_err)?;
                 }
             }
             Offsets::Direct { depth, opacity, adam } => {
