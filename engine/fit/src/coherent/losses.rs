@@ -106,44 +106,22 @@ pub fn flow_loss(positions: &[Vec<Vec3>], flows: &[FlowField], reference: usize,
     total as f32
 }
 
-/// dL/d(output) of the total-variation regularizer below.
-fn tv_accumulate(x: &[f32], channels: usize, w: usize, h: usize, weight: f32, grad: &mut [f32]) -> f32 {
-    let nx = (channels * h * (w.max(1) - 1)) as f32;
-    let ny = (channels * (h.max(1) - 1) * w) as f32;
-    let mut loss = 0.0f64;
-    for c in 0..channels {
-        let o = c * w * h;
-        for y in 0..h {
-            for xx in 0..w {
-                let i = o + y * w + xx;
-                if xx + 1 < w && nx > 0.0 {
-                    let d = x[i + 1] - x[i];
-                    loss += (d.abs() / nx) as f64;
-                    let g = weight * l1_slope(d) / nx;
-                    grad[i + 1] += g;
-                    grad[i] -= g;
-                }
-                if y + 1 < h && ny > 0.0 {
-                    let d = x[i + w] - x[i];
-                    loss += (d.abs() / ny) as f64;
-                    let g = weight * l1_slope(d) / ny;
-                    grad[i + w] += g;
-                    grad[i] -= g;
-                }
-            }
-        }
-    }
-    weight * loss as f32
-}
-
 /// L_multi = γ·tv(M ⊙ δ) + (1 − γ)·tv(δ) on the rendered disparity δ = 1/(d + 1),
 /// d = depth_sum / (alpha + 1e-6) / unit; tv(x) = mean|∂x/∂u| + mean|∂x/∂v|; M ⊙ δ stacks one
-/// masked copy per depth layer (`layers[p]` = the pixel's layer). Returns the loss and adds
-/// dL/d(depth_sum), dL/d(alpha) scaled by `weight`.
+/// masked copy per depth layer (`layers[p]` = the pixel's layer; a pixel whose layer is not
+/// below `layer_count` is in none). Returns the loss and adds dL/d(depth_sum), dL/d(alpha)
+/// scaled by `weight`.
 ///
 /// d is in the spec's scene unit (world length `unit`): the "+ 1" is one scene unit, so in
 /// world units the disparity of a scene 13 units deep (LLFF fern) would be nearly flat and the
 /// term about 6× weaker than the method's.
+///
+/// The masked copies are not built: a neighbour pair (a, b) in one layer differs by δ_b − δ_a
+/// in that layer's copy and by 0 in the others; a pair across layers differs by δ_a in a's copy
+/// and by δ_b in b's. Each pixel gathers its four pairs' gradients, so rows run in parallel
+/// (a full-size view is ~190,000 pixels; session 9 measured this term and the pyramid at 20 ms a
+/// step when they ran on one core). `tests::disparity_tv_serial` is the plain form it is tested
+/// against.
 #[allow(clippy::too_many_arguments)]
 pub fn disparity_tv(
     depth_sum: &[f32],
@@ -159,57 +137,105 @@ pub fn disparity_tv(
     grad_alpha: &mut [f32],
 ) -> f32 {
     let n = w * h;
-    let d: Vec<f32> = (0..n).map(|p| depth_sum[p] / ((alpha[p] + 1e-6) * unit)).collect();
-    let disp: Vec<f32> = d.iter().map(|&d| 1.0 / (d + 1.0)).collect();
+    let d: Vec<f32> = (0..n).into_par_iter().map(|p| depth_sum[p] / ((alpha[p] + 1e-6) * unit)).collect();
+    let disp: Vec<f32> = d.par_iter().map(|&d| 1.0 / (d + 1.0)).collect();
+    let masked = gamma > 0.0 && layer_count > 0;
+    let layer = |p: usize| if masked && (layers[p] as usize) < layer_count { Some(layers[p]) } else { None };
+    // Loss weight per pair of each term and direction: weight / (pairs in the term).
+    let per = |pairs: usize, channels: usize, w: f32| if pairs > 0 { w / (channels * pairs) as f32 } else { 0.0 };
+    let (hx, hy) = (h * w.saturating_sub(1), h.saturating_sub(1) * w);
+    let plain = [per(hx, 1, (1.0 - gamma) * weight), per(hy, 1, (1.0 - gamma) * weight)];
+    let layered = if masked { [per(hx, layer_count, gamma * weight), per(hy, layer_count, gamma * weight)] } else { [0.0; 2] };
+    // The pair (a, b) along direction `dir`: its loss and its gradients on δ_a and δ_b.
+    let pair = |a: usize, b: usize, dir: usize| -> (f32, f32, f32) {
+        let diff = disp[b] - disp[a];
+        let s = l1_slope(diff);
+        let (mut loss, mut ga, mut gb) = (plain[dir] * diff.abs(), -plain[dir] * s, plain[dir] * s);
+        let c = layered[dir];
+        match (layer(a), layer(b)) {
+            (Some(la), Some(lb)) if la == lb => {
+                loss += c * diff.abs();
+                ga -= c * s;
+                gb += c * s;
+            }
+            (la, lb) => {
+                if la.is_some() {
+                    loss += c * disp[a].abs();
+                    ga += c * l1_slope(disp[a]);
+                }
+                if lb.is_some() {
+                    loss += c * disp[b].abs();
+                    gb += c * l1_slope(disp[b]);
+                }
+            }
+        }
+        (loss, ga, gb)
+    };
     let mut g_disp = vec![0.0f32; n];
-    let mut loss = tv_accumulate(&disp, 1, w, h, (1.0 - gamma) * weight, &mut g_disp);
-    if gamma > 0.0 && layer_count > 0 {
-        let mut masked = vec![0.0f32; layer_count * n];
-        for p in 0..n {
-            let c = layers[p] as usize;
-            if c < layer_count {
-                masked[c * n + p] = disp[p];
+    let loss: f64 = g_disp
+        .par_chunks_mut(w.max(1))
+        .enumerate()
+        .map(|(y, row)| {
+            let mut loss = 0.0f64;
+            for (x, g) in row.iter_mut().enumerate() {
+                let p = y * w + x;
+                // Pairs where p is the first pixel carry the loss; the others only the gradient.
+                if x + 1 < w {
+                    let (l, ga, _) = pair(p, p + 1, 0);
+                    loss += l as f64;
+                    *g += ga;
+                }
+                if y + 1 < h {
+                    let (l, ga, _) = pair(p, p + w, 1);
+                    loss += l as f64;
+                    *g += ga;
+                }
+                if x > 0 {
+                    *g += pair(p - 1, p, 0).2;
+                }
+                if y > 0 {
+                    *g += pair(p - w, p, 1).2;
+                }
             }
-        }
-        let mut g_masked = vec![0.0f32; layer_count * n];
-        loss += tv_accumulate(&masked, layer_count, w, h, gamma * weight, &mut g_masked);
-        for p in 0..n {
-            let c = layers[p] as usize;
-            if c < layer_count {
-                g_disp[p] += g_masked[c * n + p];
-            }
-        }
-    }
-    for p in 0..n {
+            loss
+        })
+        .sum();
+    grad_depth.par_iter_mut().zip(grad_alpha.par_iter_mut()).enumerate().for_each(|(p, (gd, ga))| {
         // δ = 1/(d+1), d = D/((A+ε)·unit).
         let g_d = -g_disp[p] / ((d[p] + 1.0) * (d[p] + 1.0));
         let inv = 1.0 / (alpha[p] + 1e-6);
-        grad_depth[p] += g_d * inv / unit;
-        grad_alpha[p] -= g_d * depth_sum[p] * inv * inv / unit;
-    }
-    loss
+        *gd += g_d * inv / unit;
+        *ga -= g_d * depth_sum[p] * inv * inv / unit;
+    });
+    loss as f32
 }
 
 /// 2×2 average pool of an interleaved `w × h × c` image (odd edges dropped, as PyTorch).
 fn pool2(img: &[f32], w: usize, h: usize, c: usize) -> (Vec<f32>, usize, usize) {
     let (w2, h2) = (w / 2, h / 2);
     let mut out = vec![0.0; w2 * h2 * c];
-    for y in 0..h2 {
-        for x in 0..w2 {
-            for k in 0..c {
-                let at = |xx: usize, yy: usize| img[(yy * w + xx) * c + k];
-                out[(y * w2 + x) * c + k] = 0.25 * (at(2 * x, 2 * y) + at(2 * x + 1, 2 * y) + at(2 * x, 2 * y + 1) + at(2 * x + 1, 2 * y + 1));
+    if w2 > 0 {
+        out.par_chunks_mut(w2 * c).enumerate().for_each(|(y, row)| {
+            for x in 0..w2 {
+                for k in 0..c {
+                    let at = |xx: usize, yy: usize| img[(yy * w + xx) * c + k];
+                    row[x * c + k] = 0.25 * (at(2 * x, 2 * y) + at(2 * x + 1, 2 * y) + at(2 * x, 2 * y + 1) + at(2 * x + 1, 2 * y + 1));
+                }
             }
-        }
+        });
     }
     (out, w2, h2)
 }
 
 /// Σ_{l ≥ 1} weights[l] · L1 at pyramid level l (level 0 is the GPU loss's); adds
-/// dL/d(image) · `scale` into `grad`. Interleaved `w × h × c` images.
+/// dL/d(image) · `scale` into `grad`. Interleaved `w × h × c` images. Each level keeps its
+/// per-pixel slope; every base pixel then gathers the slopes of the level pixels that average
+/// it, rows in parallel (`tests::pyramid_l1_serial` is the scatter form it is tested against).
 pub fn pyramid_l1(image: &[f32], target: &[f32], w: usize, h: usize, c: usize, weights: &[f32], scale: f32, grad: &mut [f32]) -> f32 {
     let (mut img, mut tgt, mut lw, mut lh) = (image.to_vec(), target.to_vec(), w, h);
-    let mut loss = 0.0;
+    let mut loss = 0.0f64;
+    // Per level: its width, height, and dL/d(base pixel) of each of its pixels.
+    let mut levels: Vec<(usize, usize, Vec<f32>)> = Vec::new();
     for (level, &wl) in weights.iter().enumerate().skip(1) {
         let (a, w2, h2) = pool2(&img, lw, lh, c);
         let (b, _, _) = pool2(&tgt, lw, lh, c);
@@ -219,23 +245,25 @@ pub fn pyramid_l1(image: &[f32], target: &[f32], w: usize, h: usize, c: usize, w
         }
         let norm = 1.0 / (lw * lh * c) as f32;
         let f = 1usize << level; // a level-l pixel averages f×f base pixels
-        for y in 0..lh {
-            for x in 0..lw {
+        loss += img.par_iter().zip(&tgt).map(|(a, b)| (wl * (a - b).abs() * norm) as f64).sum::<f64>();
+        let slopes = img.par_iter().zip(&tgt).map(|(a, b)| scale * wl * l1_slope(a - b) * norm / (f * f) as f32).collect();
+        levels.push((lw, lh, slopes));
+    }
+    grad.par_chunks_mut(w * c).enumerate().for_each(|(y, row)| {
+        for (l, (lw, lh, slopes)) in levels.iter().enumerate() {
+            let ly = y >> (l + 1);
+            if ly >= *lh {
+                continue;
+            }
+            for x in 0..(lw << (l + 1)).min(w) {
+                let at = (ly * lw + (x >> (l + 1))) * c;
                 for k in 0..c {
-                    let i = (y * lw + x) * c + k;
-                    let d = img[i] - tgt[i];
-                    loss += wl * d.abs() * norm;
-                    let g = scale * wl * l1_slope(d) * norm / (f * f) as f32;
-                    for yy in y * f..(y + 1) * f {
-                        for xx in x * f..(x + 1) * f {
-                            grad[(yy * w + xx) * c + k] += g;
-                        }
-                    }
+                    row[x * c + k] += slopes[at + k];
                 }
             }
         }
-    }
-    scale * loss
+    });
+    scale * loss as f32
 }
 
 /// A camera rendering the same view at `k`× the resolution: pixel (x, y) of the original
@@ -378,6 +406,174 @@ mod tests {
         assert!((loss_k - base).abs() < 1e-5 * base.abs().max(1e-3), "{loss_k} vs {base}");
         for (a, b) in grads.iter().flatten().zip(grads_k.iter().flatten()) {
             assert!((*a - *b * k).length() < 1e-5 * (1.0 + a.length()), "{a} vs {b} × {k}");
+        }
+    }
+
+    // The plain serial forms of the TV and pyramid terms (scatter, masked copies built), the
+    // references of the parallel gather forms above.
+    /// dL/d(output) of the total-variation regularizer below.
+    pub(super) fn tv_accumulate(x: &[f32], channels: usize, w: usize, h: usize, weight: f32, grad: &mut [f32]) -> f32 {
+        let nx = (channels * h * (w.max(1) - 1)) as f32;
+        let ny = (channels * (h.max(1) - 1) * w) as f32;
+        let mut loss = 0.0f64;
+        for c in 0..channels {
+            let o = c * w * h;
+            for y in 0..h {
+                for xx in 0..w {
+                    let i = o + y * w + xx;
+                    if xx + 1 < w && nx > 0.0 {
+                        let d = x[i + 1] - x[i];
+                        loss += (d.abs() / nx) as f64;
+                        let g = weight * l1_slope(d) / nx;
+                        grad[i + 1] += g;
+                        grad[i] -= g;
+                    }
+                    if y + 1 < h && ny > 0.0 {
+                        let d = x[i + w] - x[i];
+                        loss += (d.abs() / ny) as f64;
+                        let g = weight * l1_slope(d) / ny;
+                        grad[i + w] += g;
+                        grad[i] -= g;
+                    }
+                }
+            }
+        }
+        weight * loss as f32
+    }
+
+    /// L_multi = γ·tv(M ⊙ δ) + (1 − γ)·tv(δ) on the rendered disparity δ = 1/(d + 1),
+    /// d = depth_sum / (alpha + 1e-6) / unit; tv(x) = mean|∂x/∂u| + mean|∂x/∂v|; M ⊙ δ stacks one
+    /// masked copy per depth layer (`layers[p]` = the pixel's layer). Returns the loss and adds
+    /// dL/d(depth_sum), dL/d(alpha) scaled by `weight`.
+    ///
+    /// d is in the spec's scene unit (world length `unit`): the "+ 1" is one scene unit, so in
+    /// world units the disparity of a scene 13 units deep (LLFF fern) would be nearly flat and the
+    /// term about 6× weaker than the method's.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn disparity_tv_serial(
+        depth_sum: &[f32],
+        alpha: &[f32],
+        layers: &[u8],
+        layer_count: usize,
+        gamma: f32,
+        w: usize,
+        h: usize,
+        weight: f32,
+        unit: f32,
+        grad_depth: &mut [f32],
+        grad_alpha: &mut [f32],
+    ) -> f32 {
+        let n = w * h;
+        let d: Vec<f32> = (0..n).map(|p| depth_sum[p] / ((alpha[p] + 1e-6) * unit)).collect();
+        let disp: Vec<f32> = d.iter().map(|&d| 1.0 / (d + 1.0)).collect();
+        let mut g_disp = vec![0.0f32; n];
+        let mut loss = tv_accumulate(&disp, 1, w, h, (1.0 - gamma) * weight, &mut g_disp);
+        if gamma > 0.0 && layer_count > 0 {
+            let mut masked = vec![0.0f32; layer_count * n];
+            for p in 0..n {
+                let c = layers[p] as usize;
+                if c < layer_count {
+                    masked[c * n + p] = disp[p];
+                }
+            }
+            let mut g_masked = vec![0.0f32; layer_count * n];
+            loss += tv_accumulate(&masked, layer_count, w, h, gamma * weight, &mut g_masked);
+            for p in 0..n {
+                let c = layers[p] as usize;
+                if c < layer_count {
+                    g_disp[p] += g_masked[c * n + p];
+                }
+            }
+        }
+        for p in 0..n {
+            // δ = 1/(d+1), d = D/((A+ε)·unit).
+            let g_d = -g_disp[p] / ((d[p] + 1.0) * (d[p] + 1.0));
+            let inv = 1.0 / (alpha[p] + 1e-6);
+            grad_depth[p] += g_d * inv / unit;
+            grad_alpha[p] -= g_d * depth_sum[p] * inv * inv / unit;
+        }
+        loss
+    }
+
+    /// 2×2 average pool of an interleaved `w × h × c` image (odd edges dropped, as PyTorch).
+    fn pool2(img: &[f32], w: usize, h: usize, c: usize) -> (Vec<f32>, usize, usize) {
+        let (w2, h2) = (w / 2, h / 2);
+        let mut out = vec![0.0; w2 * h2 * c];
+        for y in 0..h2 {
+            for x in 0..w2 {
+                for k in 0..c {
+                    let at = |xx: usize, yy: usize| img[(yy * w + xx) * c + k];
+                    out[(y * w2 + x) * c + k] = 0.25 * (at(2 * x, 2 * y) + at(2 * x + 1, 2 * y) + at(2 * x, 2 * y + 1) + at(2 * x + 1, 2 * y + 1));
+                }
+            }
+        }
+        (out, w2, h2)
+    }
+
+    /// Σ_{l ≥ 1} weights[l] · L1 at pyramid level l (level 0 is the GPU loss's); adds
+    /// dL/d(image) · `scale` into `grad`. Interleaved `w × h × c` images.
+    pub(super) fn pyramid_l1_serial(image: &[f32], target: &[f32], w: usize, h: usize, c: usize, weights: &[f32], scale: f32, grad: &mut [f32]) -> f32 {
+        let (mut img, mut tgt, mut lw, mut lh) = (image.to_vec(), target.to_vec(), w, h);
+        let mut loss = 0.0;
+        for (level, &wl) in weights.iter().enumerate().skip(1) {
+            let (a, w2, h2) = pool2(&img, lw, lh, c);
+            let (b, _, _) = pool2(&tgt, lw, lh, c);
+            (img, tgt, lw, lh) = (a, b, w2, h2);
+            if lw == 0 || lh == 0 {
+                break;
+            }
+            let norm = 1.0 / (lw * lh * c) as f32;
+            let f = 1usize << level; // a level-l pixel averages f×f base pixels
+            for y in 0..lh {
+                for x in 0..lw {
+                    for k in 0..c {
+                        let i = (y * lw + x) * c + k;
+                        let d = img[i] - tgt[i];
+                        loss += wl * d.abs() * norm;
+                        let g = scale * wl * l1_slope(d) * norm / (f * f) as f32;
+                        for yy in y * f..(y + 1) * f {
+                            for xx in x * f..(x + 1) * f {
+                                grad[(yy * w + xx) * c + k] += g;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        scale * loss
+    }
+
+    /// The parallel gather forms equal the serial scatter forms: odd sizes, pixels in no
+    /// layer, several pyramid levels.
+    #[test]
+    fn parallel_tv_and_pyramid_equal_the_serial_forms() {
+        let mut s = 17u64;
+        for &(w, h) in &[(1usize, 5usize), (7, 1), (13, 11), (64, 37)] {
+            let n = w * h;
+            let alpha: Vec<f32> = (0..n).map(|_| 0.2 + 0.7 * lcg(&mut s).abs()).collect();
+            let depth: Vec<f32> = alpha.iter().map(|a| a * (1.0 + 3.0 * lcg(&mut s).abs())).collect();
+            let layers: Vec<u8> = (0..n).map(|p| ((p * 7 + p / 5) % 5) as u8).collect();
+            for gamma in [0.0f32, 0.4, 1.0] {
+                let (mut gd, mut ga, mut gd0, mut ga0) = (vec![0.1; n], vec![0.2; n], vec![0.1; n], vec![0.2; n]);
+                let l = disparity_tv(&depth, &alpha, &layers, 4, gamma, w, h, 5.0, UNIT, &mut gd, &mut ga);
+                let l0 = disparity_tv_serial(&depth, &alpha, &layers, 4, gamma, w, h, 5.0, UNIT, &mut gd0, &mut ga0);
+                assert!((l - l0).abs() <= 1e-5 * l0.abs().max(1e-3), "{w}×{h} γ {gamma}: loss {l} vs {l0}");
+                for p in 0..n {
+                    assert!((gd[p] - gd0[p]).abs() <= 1e-5 * (1.0 + gd0[p].abs()), "{w}×{h} γ {gamma}: depth gradient {p}");
+                    assert!((ga[p] - ga0[p]).abs() <= 1e-5 * (1.0 + ga0[p].abs()), "{w}×{h} γ {gamma}: alpha gradient {p}");
+                }
+            }
+            let c = 3;
+            let img: Vec<f32> = (0..n * c).map(|_| lcg(&mut s)).collect();
+            let tgt: Vec<f32> = (0..n * c).map(|_| lcg(&mut s)).collect();
+            let weights = [1.0, 0.25, 0.125, 1.0 / 16.0, 1.0 / 32.0];
+            let (mut g, mut g0) = (vec![0.3; n * c], vec![0.3; n * c]);
+            let l = pyramid_l1(&img, &tgt, w, h, c, &weights, 0.8, &mut g);
+            let l0 = pyramid_l1_serial(&img, &tgt, w, h, c, &weights, 0.8, &mut g0);
+            assert!((l - l0).abs() <= 1e-5 * l0.abs().max(1e-3), "{w}×{h}: pyramid loss {l} vs {l0}");
+            for i in 0..n * c {
+                assert!((g[i] - g0[i]).abs() <= 1e-6, "{w}×{h}: pyramid gradient {i}: {} vs {}", g[i], g0[i]);
+            }
         }
     }
 
