@@ -5,7 +5,8 @@
 //
 // As a matrix product per view (implicit im2col: the column matrix is never stored):
 // M = output pixels, N = output channels, K = C·k². A workgroup of 16 × BN/4 threads computes a
-// 64 × BN tile of (pixels × channels), 4×4 per thread, staging 16-deep slices of both operands
+// 64 × BN tile of (pixels × channels), 4×4 per thread (four adjacent pixels × four adjacent
+// channels, read from workgroup memory as one vec4 each), staging 16-deep slices of both operands
 // in workgroup memory. BN (16, 32 or 64, a define) follows the channel count, so a narrow stage
 // does not compute a 64-wide tile of zeros. Weights and biases are read from the network's flat parameter buffer at
 // the stage's offsets; the output has `out_stride` channels per view (the first stage leaves
@@ -37,8 +38,15 @@ const THREADS: u32 = 16u * TN;
 @group(0) @binding(2) var<storage, read> params: array<f32>;
 @group(0) @binding(3) var<storage, read_write> output: array<f32>;
 
-var<workgroup> a_tile: array<f32, 1024>; // [BK][BM]
-var<workgroup> b_tile: array<f32, {{BN}} * 16>; // [BK][BN]
+var<workgroup> a_tile: array<vec4<f32>, 256>; // [BK][BM / 4]
+var<workgroup> b_tile: array<vec4<f32>, {{BN}} * 4>; // [BK][BN / 4]
+// Input offsets of the tile's pixels (y·wp + x) and of the slice's K indices (c·hp·wp +
+// ky·wp + kx), computed once each so that the loads do no integer division (scalarized and
+// slow on CPU drivers, a dozen instructions each on a GPU). NONE marks a row or column past
+// the end.
+var<workgroup> m_off: array<u32, 64>;
+var<workgroup> k_off: array<u32, 16>;
+const NONE: u32 = 0xffffffffu;
 
 @compute @workgroup_size(16, {{BN}} / 4)
 fn main(
@@ -54,22 +62,31 @@ fn main(
     let k_count = P.cin * taps;
     let in_base = v * P.cin * P.hp * P.wp;
     let w_base = P.w_off + v * P.cout * k_count;
-    var acc: array<f32, 16>;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    if (li < BM) {
+        let m = m0 + li;
+        m_off[li] = select(NONE, (m / P.w) * P.wp + m % P.w, m < m_count);
+    }
     for (var k0 = 0u; k0 < k_count; k0 += BK) {
+        if (li < BK) {
+            let ka = k0 + li;
+            let r = ka % taps;
+            k_off[li] = select(NONE, (ka / taps) * P.hp * P.wp + (r / P.k) * P.wp + r % P.k, ka < k_count);
+        }
+        workgroupBarrier();
         for (var q = 0u; q < BM * BK / THREADS; q++) {
             let e = li + THREADS * q;
             // Input slice: consecutive threads take consecutive pixels (coalesced rows).
-            let m = m0 + e % BM;
-            let ka = k0 + e / BM;
+            let mo = m_off[e % BM];
+            let ko = k_off[e / BM];
             var a = 0.0;
-            if (m < m_count && ka < k_count) {
-                let c = ka / taps;
-                let r = ka % taps;
-                let y = m / P.w + r / P.k;
-                let x = m % P.w + r % P.k;
-                a = input[in_base + (c * P.hp + y) * P.wp + x];
+            if (mo != NONE && ko != NONE) {
+                a = input[in_base + mo + ko];
             }
-            a_tile[e] = a;
+            a_tile[e / 4u][e % 4u] = a;
         }
         for (var q = 0u; q < 4u; q++) {
             // Weight slice: consecutive threads take consecutive taps of one output channel.
@@ -80,40 +97,43 @@ fn main(
             if (n < P.cout && kb < k_count) {
                 b = params[w_base + n * k_count + kb];
             }
-            b_tile[(e % BK) * BN + e / BK] = b;
+            let nl = e / BK;
+            b_tile[(e % BK) * TN + nl / 4u][nl % 4u] = b;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
-            var av: array<f32, 4>;
-            var bv: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                av[i] = a_tile[kk * BM + l.x + 16u * i];
-                bv[i] = b_tile[kk * BN + l.y + TN * i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i * 4u + j] += av[i] * bv[j];
-                }
-            }
+            // Four pixels × four channels per thread, as four vec4 rows in registers.
+            let a = a_tile[kk * 16u + l.x];
+            let b = b_tile[kk * TN + l.y];
+            acc0 += a.x * b;
+            acc1 += a.y * b;
+            acc2 += a.z * b;
+            acc3 += a.w * b;
         }
         workgroupBarrier();
     }
+    let m = m0 + 4u * l.x;
+    let n = n0 + 4u * l.y;
+    store(v, m, n, acc0);
+    store(v, m + 1u, n, acc1);
+    store(v, m + 2u, n, acc2);
+    store(v, m + 3u, n, acc3);
+}
+
+// Output pixel m, channels n … n + 3: bias, activation, store.
+fn store(v: u32, m: u32, n: u32, row: vec4<f32>) {
+    let m_count = P.h * P.w;
+    if (m >= m_count) {
+        return;
+    }
     for (var j = 0u; j < 4u; j++) {
-        let n = n0 + l.y + TN * j;
-        if (n >= P.cout) {
-            continue;
-        }
-        let bias = params[P.b_off + v * P.cout + n];
-        let out_base = (v * P.out_stride + n) * m_count;
-        for (var i = 0u; i < 4u; i++) {
-            let m = m0 + l.x + 16u * i;
-            if (m < m_count) {
-                var y = acc[i * 4u + j] + bias;
-                if (P.leaky != 0u && y < 0.0) {
-                    y = 0.2 * y;
-                }
-                output[out_base + m] = y;
+        let c = n + j;
+        if (c < P.cout) {
+            var y = row[j] + params[P.b_off + v * P.cout + c];
+            if (P.leaky != 0u && y < 0.0) {
+                y = 0.2 * y;
             }
+            output[(v * P.out_stride + c) * m_count + m] = y;
         }
     }
 }

@@ -34,8 +34,16 @@ const THREADS: u32 = 16u * TN;
 @group(0) @binding(2) var<storage, read> params: array<f32>;
 @group(0) @binding(3) var<storage, read_write> grad_in: array<f32>;
 
-var<workgroup> a_tile: array<f32, 1024>; // [BK][BM]
-var<workgroup> b_tile: array<f32, {{BN}} * 16>; // [BK][BN]
+var<workgroup> a_tile: array<vec4<f32>, 256>; // [BK][BM / 4]
+var<workgroup> b_tile: array<vec4<f32>, {{BN}} * 4>; // [BK][BN / 4]
+// Per tile pixel its (Y, X) as Y·65536 + X; per K index of the slice its output channel's
+// gradient offset, its (ky, kx) as ky·65536 + kx, and its weight offset: computed once each,
+// so that the loads do no integer division. NONE marks a row or column past the end.
+var<workgroup> m_pos: array<u32, 64>;
+var<workgroup> k_grad: array<u32, 16>;
+var<workgroup> k_tap: array<u32, 16>;
+var<workgroup> k_weight: array<u32, 16>;
+const NONE: u32 = 0xffffffffu;
 
 @compute @workgroup_size(16, {{BN}} / 4)
 fn main(
@@ -52,63 +60,83 @@ fn main(
     let k_count = P.cout * taps;
     let g_base = v * P.g_stride * out_pixels;
     let w_base = P.w_off + v * P.cout * P.cin * taps;
-    var acc: array<f32, 16>;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    if (li < BM) {
+        let m = m0 + li;
+        m_pos[li] = select(NONE, (m / P.wp) * 65536u + m % P.wp, m < m_count);
+    }
     for (var k0 = 0u; k0 < k_count; k0 += BK) {
+        if (li < BK) {
+            let ka = k0 + li;
+            let o = ka / taps;
+            let r = ka % taps;
+            let valid = ka < k_count;
+            k_grad[li] = select(NONE, o * out_pixels, valid);
+            k_tap[li] = (r / P.k) * 65536u + r % P.k;
+            k_weight[li] = o * P.cin * taps + r;
+        }
+        workgroupBarrier();
         for (var q = 0u; q < BM * BK / THREADS; q++) {
             let e = li + THREADS * q;
-            let m = m0 + e % BM;
-            let ka = k0 + e / BM;
+            let pos = m_pos[e % BM];
+            let kl = e / BM;
+            let go = k_grad[kl];
             var a = 0.0;
-            if (m < m_count && ka < k_count) {
-                let o = ka / taps;
-                let r = ka % taps;
+            if (pos != NONE && go != NONE) {
                 // Output pixel (Y − ky, X − kx), as signed values: taps past the border read 0.
-                let y = i32(m / P.wp) - i32(r / P.k);
-                let x = i32(m % P.wp) - i32(r % P.k);
+                let tap = k_tap[kl];
+                let y = i32(pos >> 16u) - i32(tap >> 16u);
+                let x = i32(pos & 0xffffu) - i32(tap & 0xffffu);
                 if (y >= 0 && y < i32(P.h) && x >= 0 && x < i32(P.w)) {
-                    a = grad_out[g_base + o * out_pixels + u32(y) * P.w + u32(x)];
+                    a = grad_out[g_base + go + u32(y) * P.w + u32(x)];
                 }
             }
-            a_tile[e] = a;
+            a_tile[e / 4u][e % 4u] = a;
         }
         for (var q = 0u; q < 4u; q++) {
             // W[v, o, n, tap] for K index (o, tap) and input channel n.
             let e = li + THREADS * q;
             let n = n0 + e / BK;
-            let kb = k0 + e % BK;
+            let kl = e % BK;
             var b = 0.0;
-            if (n < P.cin && kb < k_count) {
-                b = params[w_base + ((kb / taps) * P.cin + n) * taps + kb % taps];
+            if (n < P.cin && k_grad[kl] != NONE) {
+                b = params[w_base + k_weight[kl] + n * taps];
             }
-            b_tile[(e % BK) * BN + e / BK] = b;
+            let nl = e / BK;
+            b_tile[kl * TN + nl / 4u][nl % 4u] = b;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
-            var av: array<f32, 4>;
-            var bv: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                av[i] = a_tile[kk * BM + l.x + 16u * i];
-                bv[i] = b_tile[kk * BN + l.y + TN * i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i * 4u + j] += av[i] * bv[j];
-                }
-            }
+            let a = a_tile[kk * 16u + l.x];
+            let b = b_tile[kk * TN + l.y];
+            acc0 += a.x * b;
+            acc1 += a.y * b;
+            acc2 += a.z * b;
+            acc3 += a.w * b;
         }
         workgroupBarrier();
     }
+    let m = m0 + 4u * l.x;
+    let n = n0 + 4u * l.y;
+    store(v, m, n, acc0);
+    store(v, m + 1u, n, acc1);
+    store(v, m + 2u, n, acc2);
+    store(v, m + 3u, n, acc3);
+}
+
+// Padded input pixel m, channels n … n + 3.
+fn store(v: u32, m: u32, n: u32, row: vec4<f32>) {
+    let m_count = P.hp * P.wp;
+    if (m >= m_count) {
+        return;
+    }
     for (var j = 0u; j < 4u; j++) {
-        let n = n0 + l.y + TN * j;
-        if (n >= P.cin) {
-            continue;
-        }
-        let base = (v * P.cin + n) * m_count;
-        for (var i = 0u; i < 4u; i++) {
-            let m = m0 + l.x + 16u * i;
-            if (m < m_count) {
-                grad_in[base + m] = acc[i * 4u + j];
-            }
+        let c = n + j;
+        if (c < P.cin) {
+            grad_in[(v * P.cin + c) * m_count + m] = row[j];
         }
     }
 }

@@ -6,7 +6,8 @@
 //   part_b[v, s, o]             = Σ_{p in band s} g[v, o, p]
 //
 // decoder_reduce.wgsl then sums the bands into the gradient buffer. A workgroup of BM/4 × 16
-// threads computes BM output channels × 64 (c, tap) columns, 4×4 per thread, over 16-pixel
+// threads computes BM output channels × 64 (c, tap) columns, 4×4 per thread (adjacent channels
+// × adjacent columns, one vec4 read each from workgroup memory), over 16-pixel
 // slices; BM (16, 32 or 64, a define) follows the output channels. The bias sums come from
 // the workgroups of the first column tile.
 // Reference: Burn's autodiff of ConvDecoder in the tests.
@@ -38,8 +39,14 @@ const THREADS: u32 = 16u * TM;
 @group(0) @binding(3) var<storage, read_write> part_w: array<f32>;
 @group(0) @binding(4) var<storage, read_write> part_b: array<f32>;
 
-var<workgroup> g_tile: array<f32, {{BN}} * 16>; // [BK pixels][BM output channels]
-var<workgroup> x_tile: array<f32, 1024>; // [BK pixels][BN columns]
+var<workgroup> g_tile: array<vec4<f32>, {{BN}} * 4>; // [BK pixels][BM / 4 output channels]
+var<workgroup> x_tile: array<vec4<f32>, 256>; // [BK pixels][BN / 4 columns]
+// Input offsets of the tile's columns (c·hp·wp + ky·wp + kx) and of the slice's pixels
+// (y·wp + x), computed once each so that the loads do no integer division. NONE marks a
+// column or pixel past the end.
+var<workgroup> n_off: array<u32, 64>;
+var<workgroup> p_off: array<u32, 16>;
+const NONE: u32 = 0xffffffffu;
 
 @compute @workgroup_size({{BN}} / 4, 16)
 fn main(
@@ -59,9 +66,23 @@ fn main(
     let in_base = v * P.cin * P.hp * P.wp;
     let sums_bias = wid.y == 0u && l.y == 0u;
     let li = l.x + TM * l.y;
-    var acc: array<f32, 16>;
-    var bias: array<f32, 4>;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    // Σ g over the band for this thread's four output channels (kept by the first column tile).
+    var bias = vec4<f32>(0.0);
+    if (li < BN) {
+        let n = n0 + li;
+        let r = n % taps;
+        n_off[li] = select(NONE, (n / taps) * P.hp * P.wp + (r / P.k) * P.wp + r % P.k, n < n_count);
+    }
     for (var p0 = p_begin; p0 < p_end; p0 += BK) {
+        if (li < BK) {
+            let p = p0 + li;
+            p_off[li] = select(NONE, (p / P.w) * P.wp + p % P.w, p < p_end);
+        }
+        workgroupBarrier();
         for (var q = 0u; q < 4u; q++) {
             let e = li + THREADS * q;
             // Consecutive threads take consecutive pixels of one channel / one column.
@@ -71,57 +92,59 @@ fn main(
             if (p < p_end && o < P.cout) {
                 g = grad_out[g_base + o * pixels + p];
             }
-            g_tile[(e % BK) * BM + e / BK] = g;
+            let ol = e / BK;
+            g_tile[(e % BK) * TM + ol / 4u][ol % 4u] = g;
         }
         for (var q = 0u; q < BN * BK / THREADS; q++) {
             let e = li + THREADS * q;
-            let p = p0 + e % BK;
-            let n = n0 + e / BK;
+            let po = p_off[e % BK];
+            let no = n_off[e / BK];
             var x = 0.0;
-            if (p < p_end && n < n_count) {
-                let c = n / taps;
-                let r = n % taps;
-                let y = p / P.w + r / P.k;
-                let xx = p % P.w + r % P.k;
-                x = input[in_base + (c * P.hp + y) * P.wp + xx];
+            if (po != NONE && no != NONE) {
+                x = input[in_base + no + po];
             }
-            x_tile[(e % BK) * BN + e / BK] = x;
+            let nl = e / BK;
+            x_tile[(e % BK) * 16u + nl / 4u][nl % 4u] = x;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
-            var gv: array<f32, 4>;
-            var xv: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                gv[i] = g_tile[kk * BM + l.x + TM * i];
-                xv[i] = x_tile[kk * BN + l.y + 16u * i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i * 4u + j] += gv[i] * xv[j];
-                }
-            }
-            if (sums_bias) {
-                for (var i = 0u; i < 4u; i++) {
-                    bias[i] += gv[i];
-                }
-            }
+            // Four output channels × four columns per thread, as four vec4 rows in registers.
+            let x = x_tile[kk * 16u + l.y];
+            let g = g_tile[kk * TM + l.x];
+            acc0 += g.x * x;
+            acc1 += g.y * x;
+            acc2 += g.z * x;
+            acc3 += g.w * x;
+            bias += g;
         }
         workgroupBarrier();
     }
     let part = v * P.bands + s;
-    for (var i = 0u; i < 4u; i++) {
-        let o = o0 + l.x + TM * i;
-        if (o >= P.cout) {
-            continue;
-        }
-        for (var j = 0u; j < 4u; j++) {
-            let n = n0 + l.y + 16u * j;
-            if (n < n_count) {
-                part_w[(part * P.cout + o) * n_count + n] = acc[i * 4u + j];
+    let o = o0 + 4u * l.x;
+    let n = n0 + 4u * l.y;
+    store(part, o, n, acc0);
+    store(part, o + 1u, n, acc1);
+    store(part, o + 2u, n, acc2);
+    store(part, o + 3u, n, acc3);
+    if (sums_bias) {
+        for (var i = 0u; i < 4u; i++) {
+            if (o + i < P.cout) {
+                part_b[part * P.cout + o + i] = bias[i];
             }
         }
-        if (sums_bias) {
-            part_b[part * P.cout + o] = bias[i];
+    }
+}
+
+// Band `part`, output channel o, columns n … n + 3.
+fn store(part: u32, o: u32, n: u32, row: vec4<f32>) {
+    let n_count = P.cin * P.k * P.k;
+    if (o >= P.cout) {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        let c = n + j;
+        if (c < n_count) {
+            part_w[(part * P.cout + o) * n_count + c] = row[j];
         }
     }
 }
