@@ -13,11 +13,12 @@
 //!   its nested reconstruction loss.
 //! - [`adamw`]: AdamW with the triangular2 cyclic learning rate the decoders train with.
 //!
-//! Data exchange with kiln's buffers goes through the host: Burn 0.22's public `Tensor` keeps
-//! its storage handle private (`Tensor::primitive` is crate-private behind the dispatch
-//! layer), so a tensor cannot be bound as a `wgpu::Buffer` without patching Burn. See
+//! Data exchange between Burn and kiln's buffers goes through the host: Burn 0.22's public
+//! `Tensor` keeps its storage handle private (`Tensor::primitive` is crate-private behind the
+//! dispatch layer), so a tensor cannot be bound as a `wgpu::Buffer` without patching Burn. See
 //! [`decoder::ConvDecoder::forward_host`] / [`decoder::ConvDecoder::gradients`] and
-//! docs/COHERENTGS.md for the measured cost of that round trip.
+//! docs/COHERENTGS.md for the measured cost of that round trip. [`gpu_decoder::GpuDecoder`]
+//! keeps the decoder's activations, parameters and gradients in kiln's own buffers.
 
 pub mod adamw;
 pub mod backend;

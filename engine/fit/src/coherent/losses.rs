@@ -4,8 +4,10 @@
 //! finite differences.
 //!
 //! Why on the host: these terms work on per-pixel maps of one image size (a few hundred
-//! thousand values), and the decoder's outputs and gradients cross the host anyway (Burn 0.22
-//! exposes no wgpu buffer; see kiln-nn). The per-Gaussian rasterizer work stays on the GPU.
+//! thousand values, in parallel with rayon), and the trainer reads the decoders' outputs back
+//! for them and for the positions. The per-Gaussian rasterizer work stays on the GPU. Moving
+//! these terms into kernels (with these functions as their references) is what a fully
+//! GPU-resident step needs next (docs/COHERENTGS.md).
 
 use glam::Vec3;
 use kiln_scene::Camera;

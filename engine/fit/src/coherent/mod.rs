@@ -1,13 +1,13 @@
 //! CoherentGS (`../shared/methods/coherentgs.md`): sparse-view splatting with one Gaussian per
 //! input pixel, each moving only along its pixel ray.
 //!
-//! A step: the per-view decoders (Burn, on kiln's device) give depth offsets and opacities →
-//! positions on the ray (host) → GPU render of one random training view → GPU L1+SSIM plus the
-//! pyramid-L1 levels and the layer-masked disparity TV (host, on the read-back render) →
-//! GPU rasterizer backward → dL/d(depth) = dL/dμ · ray, plus the flow loss on world positions
-//! (host) → decoder backward and AdamW (Burn); SH rest, scales and rotations by kiln's GPU Adam.
-//! The host legs exist because Burn 0.22 keeps its tensors' buffers private (kiln-nn); the
-//! cost is measured by `kiln bench` style timing in docs/COHERENTGS.md.
+//! A step: the per-view decoders (kiln's kernels by default, or Burn; kiln-nn) give depth
+//! offsets and opacities → positions on the ray (host) → GPU render of one random training view
+//! → GPU L1+SSIM plus the pyramid-L1 levels and the layer-masked disparity TV (host, on the
+//! read-back render) → GPU rasterizer backward → dL/d(depth) = dL/dμ · ray, plus the flow loss
+//! on world positions (host) → decoder backward and AdamW; SH rest, scales and rotations by
+//! kiln's GPU Adam. The host legs began because Burn 0.22 keeps its tensors' buffers private;
+//! `kiln bench coherent` times each part (docs/COHERENTGS.md).
 
 mod config;
 pub mod losses;
