@@ -49,6 +49,7 @@ shader_table!(
     "decoder_conv_weight.wgsl",
     "decoder_leaky_backward.wgsl",
     "decoder_reduce.wgsl",
+    "coherent_flow.wgsl",
 );
 
 /// The source of a shader file, by file name.

@@ -10,6 +10,7 @@
 //! `kiln bench coherent` times each part (docs/COHERENTGS.md).
 
 mod config;
+pub mod gpu_flow;
 pub mod losses;
 pub mod prepare;
 
@@ -151,9 +152,10 @@ pub struct StepTimes {
     pub render: f64,
     /// Host pyramid-L1 levels and disparity TV on the read-back render.
     pub host_image_terms: f64,
-    /// Gradient upload, rasterizer backward, GPU Adam, gradient read-back.
+    /// Gradient upload, rasterizer backward, the flow loss (GPU), GPU Adam, gradient read-back.
     pub losses_backward: f64,
-    /// Flow loss on world positions and the chain rule to the ray depth (host).
+    /// The chain rule from the position gradient to the ray depth (host; the flow loss itself
+    /// runs on the GPU since session 10, in `losses_backward`).
     pub flow: f64,
     /// dL/d(decoder output) to the decoders, recording their backward and AdamW (host time).
     pub decoder_backward: f64,
@@ -193,6 +195,8 @@ pub struct CoherentTrainer {
     offsets: Offsets,
     base_logit: f32,
     renderer: kiln_splat::SplatRenderer,
+    /// The flow loss on the GPU (none without flow or with `use_flow` off).
+    flow_loss: Option<gpu_flow::GpuFlowLoss>,
     loss: ImageLoss,
     loss_values: wgpu::Buffer,
     pack: Kernel,
@@ -299,8 +303,14 @@ impl CoherentTrainer {
         };
         let rest_rows = 3 * (k as u32 - 1);
         let targets = scene.train.iter().map(|v| ctx.upload("target image", &v.image.rgb)).collect();
+        let flow_loss = if config.use_flow && !inputs.flows.is_empty() {
+            Some(gpu_flow::GpuFlowLoss::new(&ctx, &inputs.flows, &first, config.unit, config.flow_weight)?)
+        } else {
+            None
+        };
         let mut t = CoherentTrainer {
             renderer: kiln_splat::SplatRenderer::new(ctx.clone())?,
+            flow_loss,
             loss: ImageLoss::new(&ctx, LossConfig { ssim_weight: config.ssim_weight, ..Default::default() })?,
             loss_values: ImageLoss::values_buffer(&ctx),
             pack: Kernel::new(&ctx, "fit_sh_pack.wgsl", "main", &[])?,
@@ -726,8 +736,12 @@ impl CoherentTrainer {
         };
         let grads = self.renderer.backward(&self.cloud, &fwd, &grad_color, &ga, &gd, timer.as_deref_mut())?;
 
-        // 4. GPU Adam on SH rest, scales and rotations.
+        // 4. The flow loss's gradient into the mean gradient (GPU); GPU Adam on SH rest,
+        // scales and rotations.
         let mut enc = ctx.encoder("coherent: update");
+        if let Some(flow_loss) = &self.flow_loss {
+            flow_loss.record(&ctx, &mut enc, reference, &self.cloud.means, &grads.means, timer.as_deref_mut());
+        }
         {
             let k = self.cloud.sh_coeffs();
             let shape = ctx.uniform("sh shape", &ShShape { n: self.n as u32, k, _pad: [0; 2] });
@@ -742,27 +756,23 @@ impl CoherentTrainer {
         }
         ctx.submit(enc);
 
-        // 5. dL/dz per Gaussian: the mean gradient along the pixel ray, plus the flow loss.
-        let g_means: Vec<Vec3> = ctx.read(&grads.means, self.n)?;
-        let g_logits: Vec<f32> = ctx.read(&grads.opacity_logits, self.n)?;
+        // 5. dL/dz per Gaussian: the mean gradient (the flow loss's included) along the pixel ray.
+        let mut reads: Vec<(&wgpu::Buffer, usize)> = vec![(&grads.means, 3 * self.n), (&grads.opacity_logits, self.n)];
+        if let Some(flow_loss) = &self.flow_loss {
+            reads.extend(flow_loss.loss_buffers(reference));
+        }
+        let mut read = ctx.read_many::<f32>(&reads)?.into_iter();
+        let g_means: Vec<Vec3> = read.next().unwrap_or_default().chunks_exact(3).map(Vec3::from_slice).collect();
+        let g_logits: Vec<f32> = read.next().unwrap_or_default();
+        let flow: f32 = read.flatten().sum();
         let values = ImageLoss::read_values(&ctx, &self.loss_values)?;
         if let Some(i) = g_means.iter().position(|g| !g.is_finite()).or_else(|| g_logits.iter().position(|g| !g.is_finite())) {
             return Err(FitError::Diverged { step, what: format!("the rendered view {v}'s gradient of Gaussian {i} is not finite") });
         }
-        let mut g_pos: Vec<Vec<Vec3>> = self.geom.iter().enumerate().map(|(i, g)| g_means[self.first[i]..self.first[i] + g.rays.len()].to_vec()).collect();
         self.times.losses_backward += lap();
-        let mut flow = 0.0;
-        if self.config.use_flow && !self.inputs.flows.is_empty() {
-            let pos = self.positions(&self.dz);
-            let mut gf: Vec<Vec<Vec3>> = self.geom.iter().map(|g| vec![Vec3::ZERO; g.rays.len()]).collect();
-            flow = losses::flow_loss(&pos, &self.inputs.flows, reference, self.config.unit, &mut gf);
-            let weight = self.config.flow_weight;
-            for (a, b) in g_pos.iter_mut().zip(&gf) {
-                a.par_iter_mut().zip(b).for_each(|(x, y)| *x += *y * weight);
-            }
-        }
         let mut g_z: Vec<f32> = Vec::with_capacity(self.n);
-        for (g, gp) in self.geom.iter().zip(&g_pos) {
+        for (i, g) in self.geom.iter().enumerate() {
+            let gp = &g_means[self.first[i]..self.first[i] + g.rays.len()];
             g_z.par_extend(gp.par_iter().zip(&g.rays).map(|(d, r)| d.dot(*r)));
         }
 
