@@ -50,6 +50,8 @@ shader_table!(
     "decoder_leaky_backward.wgsl",
     "decoder_reduce.wgsl",
     "coherent_flow.wgsl",
+    "coherent_select.wgsl",
+    "coherent_chain.wgsl",
 );
 
 /// The source of a shader file, by file name.

@@ -28,6 +28,8 @@ impl DecoderBackend {
     }
 }
 
+// One value per decoder batch, a handful per run: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Decoder {
     Kiln(GpuDecoder),
     Burn(ConvDecoder),
@@ -35,6 +37,7 @@ pub enum Decoder {
 
 /// One forward's output on the host (`[view][channel][y][x]`); Burn's keeps its graph for the
 /// backward.
+#[allow(clippy::large_enum_variant)]
 pub enum DecoderOutput {
     Kiln { values: Vec<f32>, views: usize },
     Burn(DecoderPass),

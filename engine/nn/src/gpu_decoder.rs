@@ -371,10 +371,21 @@ impl GpuDecoder {
     /// Records the backward from dL/d(output) = `grad_output` (uploaded now; the forward must
     /// have run on the current parameters) into the gradient buffer, then one AdamW step at
     /// `lr` when given (timed as `decoder backward` and `adam decoder`).
-    pub fn record_backward(&mut self, encoder: &mut wgpu::CommandEncoder, grad_output: &[f32], lr: Option<f32>, mut timer: Option<&mut GpuTimer>) -> Result<(), NnError> {
+    pub fn record_backward(&mut self, encoder: &mut wgpu::CommandEncoder, grad_output: &[f32], lr: Option<f32>, timer: Option<&mut GpuTimer>) -> Result<(), NnError> {
         self.check_grad(grad_output)?;
-        let last = self.stages.last().expect("a decoder has stages");
-        self.ctx.queue.write_buffer(&last.grad, 0, bytemuck::cast_slice(grad_output));
+        self.ctx.queue.write_buffer(self.output_grad(), 0, bytemuck::cast_slice(grad_output));
+        self.record_backward_on_device(encoder, lr, timer)
+    }
+
+    /// The buffer of dL/d(output) (`[views, out_channels, height, width]`), for kernels that
+    /// write the upstream gradient on the device before [`Self::record_backward_on_device`].
+    pub fn output_grad(&self) -> &wgpu::Buffer {
+        &self.stages.last().expect("a decoder has stages").grad
+    }
+
+    /// [`Self::record_backward`] from the gradient already in [`Self::output_grad`] (recorded
+    /// before this in the same or an earlier submission).
+    pub fn record_backward_on_device(&mut self, encoder: &mut wgpu::CommandEncoder, lr: Option<f32>, mut timer: Option<&mut GpuTimer>) -> Result<(), NnError> {
         {
             let mut pass = GpuContext::begin_pass(encoder, "decoder backward", timer.as_deref_mut());
             let k = &self.kernels;

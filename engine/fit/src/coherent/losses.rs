@@ -233,6 +233,7 @@ fn pool2(img: &[f32], w: usize, h: usize, c: usize) -> (Vec<f32>, usize, usize) 
 /// dL/d(image) · `scale` into `grad`. Interleaved `w × h × c` images. Each level keeps its
 /// per-pixel slope; every base pixel then gathers the slopes of the level pixels that average
 /// it, rows in parallel (`tests::pyramid_l1_serial` is the scatter form it is tested against).
+#[allow(clippy::too_many_arguments)]
 pub fn pyramid_l1(image: &[f32], target: &[f32], w: usize, h: usize, c: usize, weights: &[f32], scale: f32, grad: &mut [f32]) -> f32 {
     let (mut img, mut tgt, mut lw, mut lh) = (image.to_vec(), target.to_vec(), w, h);
     let mut loss = 0.0f64;
@@ -514,6 +515,7 @@ mod tests {
 
     /// Σ_{l ≥ 1} weights[l] · L1 at pyramid level l (level 0 is the GPU loss's); adds
     /// dL/d(image) · `scale` into `grad`. Interleaved `w × h × c` images.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn pyramid_l1_serial(image: &[f32], target: &[f32], w: usize, h: usize, c: usize, weights: &[f32], scale: f32, grad: &mut [f32]) -> f32 {
         let (mut img, mut tgt, mut lw, mut lh) = (image.to_vec(), target.to_vec(), w, h);
         let mut loss = 0.0;

@@ -10,6 +10,7 @@
 //! `kiln bench coherent` times each part (docs/COHERENTGS.md).
 
 mod config;
+mod device;
 pub mod gpu_flow;
 pub mod losses;
 pub mod prepare;
@@ -197,6 +198,10 @@ pub struct CoherentTrainer {
     renderer: kiln_splat::SplatRenderer,
     /// The flow loss on the GPU (none without flow or with `use_flow` off).
     flow_loss: Option<gpu_flow::GpuFlowLoss>,
+    /// The per-Gaussian legs on the GPU (only when every decoder runs on kiln's kernels).
+    device: Option<device::DeviceChain>,
+    /// Take the host path even when `device` is there (the tests' reference).
+    pub host_chain: bool,
     loss: ImageLoss,
     loss_values: wgpu::Buffer,
     pack: Kernel,
@@ -254,6 +259,7 @@ impl CoherentTrainer {
             n += g.width * g.height;
         }
         let layer_count = inputs.layer_count.max(1);
+        let mut decoder_batches: Vec<Vec<usize>> = Vec::new();
         let offsets = if config.use_decoder {
             // Views of one size share a batched network.
             let mut batches: Vec<Vec<usize>> = Vec::new();
@@ -272,6 +278,7 @@ impl CoherentTrainer {
                 Decoder::new(config.decoder_backend, &ctx, c, batch).map_err(|e| FitError::Invalid(e.to_string()))
             };
             let it = config.iterations as f32;
+            decoder_batches = batches.clone();
             Offsets::Decoders {
                 depth: batches.iter().map(|b| make(config.depth_ngf(views), b, 0x0de7)).collect::<Result<_, _>>()?,
                 opacity: batches.iter().map(|b| make(config.opacity_ngf(views), b, 0x0ac1)).collect::<Result<_, _>>()?,
@@ -308,9 +315,18 @@ impl CoherentTrainer {
         } else {
             None
         };
+        let device = match &offsets {
+            Offsets::Decoders { depth, opacity, .. } if depth.iter().chain(opacity).all(|d| matches!(d, Decoder::Kiln(_))) => {
+                let scale = config.offset_units * config.unit;
+                Some(device::DeviceChain::new(&ctx, &geom, &first, &decoder_batches, layer_count, scale, config.opacity_gain, base_logit)?)
+            }
+            _ => None,
+        };
         let mut t = CoherentTrainer {
             renderer: kiln_splat::SplatRenderer::new(ctx.clone())?,
             flow_loss,
+            device,
+            host_chain: false,
             loss: ImageLoss::new(&ctx, LossConfig { ssim_weight: config.ssim_weight, ..Default::default() })?,
             loss_values: ImageLoss::values_buffer(&ctx),
             pack: Kernel::new(&ctx, "fit_sh_pack.wgsl", "main", &[])?,
@@ -561,6 +577,33 @@ impl CoherentTrainer {
         Ok(passes)
     }
 
+    /// The device path of [`Self::offsets_forward`] (decoders on kiln's kernels): the decoders'
+    /// forwards and the select pass in one submission, writing the cloud's positions and
+    /// opacity logits on the GPU; only the select pass's counters come back (saturation, and a
+    /// non-finite output as an error before anything renders). The host's `dz` and `logits`
+    /// are not updated (the paths that read them run [`Self::offsets_forward`] first).
+    fn offsets_forward_device(&mut self, mut timer: Option<&mut kiln_gpu::GpuTimer>) -> Result<(), FitError> {
+        let t0 = std::time::Instant::now();
+        let (Offsets::Decoders { depth, opacity, .. }, Some(device)) = (&self.offsets, &self.device) else {
+            return Err(FitError::Invalid("the device path needs decoders on kiln's kernels".into()));
+        };
+        let (depth, opacity) = (kiln_decoders(depth)?, kiln_decoders(opacity)?);
+        let mut enc = self.ctx.encoder("coherent: offsets");
+        for d in depth.iter().chain(&opacity) {
+            d.record_forward(&mut enc, timer.as_deref_mut());
+        }
+        device.record_select(&self.ctx, &mut enc, &output_buffers(&depth), &output_buffers(&opacity), &self.cloud.means, &self.cloud.opacity_logits, timer);
+        self.ctx.submit(enc);
+        let counts = device.read_select(&self.ctx)?;
+        if let Some((v, kind, p)) = counts.bad {
+            return Err(FitError::Diverged { step: self.step, what: format!("view {v}'s {kind} decoder gave a non-finite value at pixel {p}") });
+        }
+        let n = self.n.max(1) as f32;
+        self.saturation = Saturation { depth: counts.saturated_depth as f32 / n, opacity: counts.saturated_opacity as f32 / n };
+        self.times.decoder_forward += t0.elapsed().as_secs_f64();
+        Ok(())
+    }
+
     /// Δz(p) = S·tanh(out_layer(p)(p)) and logit α(p) = logit α₀ + G·tanh(outα_layer(p)(p)):
     /// the spec's Σ_c m_c·tanh(out_c)/Σ_c m_c with one-hot layer masks. Returns how many of the
     /// view's pixels have a saturated depth and opacity tanh; a non-finite output is an error
@@ -669,10 +712,18 @@ impl CoherentTrainer {
             dt
         };
 
-        // 1. Offsets and opacities, with the decoders' graphs kept for their backward.
-        let passes = self.offsets_forward(timer.as_deref_mut())?; // times itself
+        // 1. Offsets and opacities, with the decoders' graphs kept for their backward (on the
+        // device path they go from the decoders' outputs into the cloud on the GPU).
+        let on_device = self.device.is_some() && !self.host_chain;
+        let passes = if on_device {
+            self.offsets_forward_device(timer.as_deref_mut())?;
+            Vec::new()
+        } else {
+            let passes = self.offsets_forward(timer.as_deref_mut())?; // times itself
+            self.upload_geometry();
+            passes
+        };
         lap();
-        self.upload_geometry();
 
         // 2. Render view v; image loss on the GPU.
         let cam = self.scene.train[v].camera;
@@ -756,6 +807,42 @@ impl CoherentTrainer {
         }
         ctx.submit(enc);
 
+        if on_device {
+            // 5–6 on the GPU: the chain rule into the decoders' output gradients, their backward
+            // and AdamW; only the flow loss's sums and the chain's counters come back.
+            let values = ImageLoss::read_values(&ctx, &self.loss_values)?;
+            self.times.losses_backward += lap();
+            let (Offsets::Decoders { depth, opacity, depth_lr, opacity_lr }, Some(device)) = (&mut self.offsets, &self.device) else {
+                return Err(FitError::Invalid("the device path needs decoders on kiln's kernels".into()));
+            };
+            let (lr_d, lr_o) = (depth_lr.at(step) as f32, opacity_lr.at(step) as f32);
+            let mut enc = ctx.encoder("coherent: decoder step");
+            {
+                let (d, o) = (kiln_decoders(depth)?, kiln_decoders(opacity)?);
+                device.record_chain(&ctx, &mut enc, (&output_buffers(&d), &output_buffers(&o)), (&output_grad_buffers(&d), &output_grad_buffers(&o)), &grads.means, &grads.opacity_logits, timer.as_deref_mut());
+            }
+            for (decoders, lr) in [(depth, lr_d), (opacity, lr_o)] {
+                for d in decoders.iter_mut() {
+                    if let Decoder::Kiln(g) = d {
+                        g.record_backward_on_device(&mut enc, Some(lr), timer.as_deref_mut()).map_err(nn_err)?;
+                    }
+                }
+            }
+            ctx.submit(enc);
+            let mut reads = vec![device.chain_counters()];
+            if let Some(flow_loss) = &self.flow_loss {
+                reads.extend(flow_loss.loss_buffers(reference));
+            }
+            let mut read = ctx.read_many::<f32>(&reads)?.into_iter();
+            let counters = read.next().unwrap_or_default();
+            let flow: f32 = read.flatten().sum();
+            if let Some((view, pixel)) = device::DeviceChain::bad_gradient(&counters) {
+                return Err(FitError::Diverged { step, what: format!("view {view}'s gradient at pixel {pixel} is not finite (rendered view {v})") });
+            }
+            self.times.decoder_backward += lap();
+            return self.finish_step(values, extra, tv, flow);
+        }
+
         // 5. dL/dz per Gaussian: the mean gradient (the flow loss's included) along the pixel ray.
         let mut reads: Vec<(&wgpu::Buffer, usize)> = vec![(&grads.means, 3 * self.n), (&grads.opacity_logits, self.n)];
         if let Some(flow_loss) = &self.flow_loss {
@@ -838,6 +925,11 @@ impl CoherentTrainer {
             }
             self.times.decoder_backward_wait += lap();
         }
+        self.finish_step(values, extra, tv, flow)
+    }
+
+    /// The end of a step: the step counter, the scale reset on its schedule, the loss history.
+    fn finish_step(&mut self, values: LossValues, extra: f32, tv: f32, flow: f32) -> Result<LossValues, FitError> {
         self.step += 1;
         let c = &self.config;
         if (self.step as f32) < c.scale_reset_until * c.iterations as f32 && self.step.is_multiple_of(c.scale_reset_interval.max(1)) {
@@ -891,6 +983,22 @@ impl CoherentTrainer {
             features: Vec::new(),
         })
     }
+}
+
+/// The kiln-kernel decoders of a list (the device path runs only when all are).
+fn kiln_decoders(decoders: &[Decoder]) -> Result<Vec<&kiln_nn::GpuDecoder>, FitError> {
+    decoders.iter().map(|d| match d {
+        Decoder::Kiln(g) => Ok(g),
+        Decoder::Burn(_) => Err(FitError::Invalid("the device path needs decoders on kiln's kernels".into())),
+    }).collect()
+}
+
+fn output_buffers<'a>(decoders: &[&'a kiln_nn::GpuDecoder]) -> Vec<&'a wgpu::Buffer> {
+    decoders.iter().map(|d| d.output().0).collect()
+}
+
+fn output_grad_buffers<'a>(decoders: &[&'a kiln_nn::GpuDecoder]) -> Vec<&'a wgpu::Buffer> {
+    decoders.iter().map(|d| d.output_grad()).collect()
 }
 
 fn nn_err(e: kiln_nn::NnError) -> FitError {
