@@ -37,12 +37,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> exp_avg: array<f32>;
 @group(0) @binding(4) var<storage, read_write> exp_avg_sq: array<f32>;
 
-// NaN and ±Inf by their exponent bits: WGSL has no isnan, and compilers may assume that
-// floating-point values are finite, so a float comparison could be optimized away.
-fn is_finite_bits(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
-}
-
 @compute @workgroup_size({{WG}})
 fn main(
     @builtin(local_invocation_index) lid: u32,

@@ -32,10 +32,6 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> opacity_grad: array<f32>;
 @group(0) @binding(9) var<storage, read_write> counters: array<atomic<u32>>;
 
-fn finite(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
-}
-
 @compute @workgroup_size(256)
 fn main(
     @builtin(local_invocation_index) lid: u32,
@@ -52,7 +48,7 @@ fn main(
     let gl = grad_logits[g];
     var gd = 0.0;
     var go = 0.0;
-    if (!(finite(gm.x) && finite(gm.y) && finite(gm.z) && finite(gl))) {
+    if (!(is_finite_bits(gm.x) && is_finite_bits(gm.y) && is_finite_bits(gm.z) && is_finite_bits(gl))) {
         atomicAdd(&counters[4u * P.view], 1u);
         atomicMin(&counters[4u * P.view + 1u], p);
     } else if (l < P.channels) {

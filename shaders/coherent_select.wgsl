@@ -36,11 +36,6 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> logits: array<f32>;
 @group(0) @binding(8) var<storage, read_write> counters: array<atomic<u32>>;
 
-// NaN and ±Inf by their exponent bits (compilers may assume floats are finite).
-fn finite(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
-}
-
 @compute @workgroup_size(256)
 fn main(
     @builtin(local_invocation_index) lid: u32,
@@ -60,12 +55,12 @@ fn main(
     let od = depth_out[at];
     let oo = opacity_out[at];
     let c = 8u * P.view;
-    if (!finite(od)) {
+    if (!is_finite_bits(od)) {
         atomicAdd(&counters[c + 2u], 1u);
         atomicMin(&counters[c + 4u], p);
         return;
     }
-    if (!finite(oo)) {
+    if (!is_finite_bits(oo)) {
         atomicAdd(&counters[c + 3u], 1u);
         atomicMin(&counters[c + 5u], p);
         return;

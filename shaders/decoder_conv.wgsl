@@ -27,26 +27,19 @@ struct Params {
     _pad: u32,
 }
 
-const BM: u32 = 64u;
-const BN: u32 = {{BN}}u;
-const BK: u32 = 16u;
-const TN: u32 = BN / 4u;
-const THREADS: u32 = 16u * TN;
+#include "decoder_tile.wgsl"
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> input: array<f32>;
 @group(0) @binding(2) var<storage, read> params: array<f32>;
 @group(0) @binding(3) var<storage, read_write> output: array<f32>;
 
-var<workgroup> a_tile: array<vec4<f32>, 256>; // [BK][BM / 4]
-var<workgroup> b_tile: array<vec4<f32>, {{BN}} * 4>; // [BK][BN / 4]
 // Input offsets of the tile's pixels (y·wp + x) and of the slice's K indices (c·hp·wp +
 // ky·wp + kx), computed once each so that the loads do no integer division (scalarized and
 // slow on CPU drivers, a dozen instructions each on a GPU). NONE marks a row or column past
 // the end.
 var<workgroup> m_off: array<u32, 64>;
 var<workgroup> k_off: array<u32, 16>;
-const NONE: u32 = 0xffffffffu;
 
 @compute @workgroup_size(16, {{BN}} / 4)
 fn main(
@@ -62,10 +55,7 @@ fn main(
     let k_count = P.cin * taps;
     let in_base = v * P.cin * P.hp * P.wp;
     let w_base = P.w_off + v * P.cout * k_count;
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    var acc = Block(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     if (li < BM) {
         let m = m0 + li;
         m_off[li] = select(NONE, (m / P.w) * P.wp + m % P.w, m < m_count);
@@ -86,7 +76,7 @@ fn main(
             if (mo != NONE && ko != NONE) {
                 a = input[in_base + mo + ko];
             }
-            a_tile[e / 4u][e % 4u] = a;
+            put_a(e, a);
         }
         for (var q = 0u; q < 4u; q++) {
             // Weight slice: consecutive threads take consecutive taps of one output channel.
@@ -97,27 +87,18 @@ fn main(
             if (n < P.cout && kb < k_count) {
                 b = params[w_base + n * k_count + kb];
             }
-            let nl = e / BK;
-            b_tile[(e % BK) * TN + nl / 4u][nl % 4u] = b;
+            put_b(e, b);
         }
         workgroupBarrier();
-        for (var kk = 0u; kk < BK; kk++) {
-            // Four pixels × four channels per thread, as four vec4 rows in registers.
-            let a = a_tile[kk * 16u + l.x];
-            let b = b_tile[kk * TN + l.y];
-            acc0 += a.x * b;
-            acc1 += a.y * b;
-            acc2 += a.z * b;
-            acc3 += a.w * b;
-        }
+        acc = multiply_slices(l.x, l.y, acc);
         workgroupBarrier();
     }
     let m = m0 + 4u * l.x;
     let n = n0 + 4u * l.y;
-    store(v, m, n, acc0);
-    store(v, m + 1u, n, acc1);
-    store(v, m + 2u, n, acc2);
-    store(v, m + 3u, n, acc3);
+    store(v, m, n, acc.r0);
+    store(v, m + 1u, n, acc.r1);
+    store(v, m + 2u, n, acc.r2);
+    store(v, m + 3u, n, acc.r3);
 }
 
 // Output pixel m, channels n … n + 3: bias, activation, store.

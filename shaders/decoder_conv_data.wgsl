@@ -23,19 +23,13 @@ struct Params {
     _pad2: u32,
 }
 
-const BM: u32 = 64u;
-const BN: u32 = {{BN}}u;
-const BK: u32 = 16u;
-const TN: u32 = BN / 4u;
-const THREADS: u32 = 16u * TN;
+#include "decoder_tile.wgsl"
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> grad_out: array<f32>;
 @group(0) @binding(2) var<storage, read> params: array<f32>;
 @group(0) @binding(3) var<storage, read_write> grad_in: array<f32>;
 
-var<workgroup> a_tile: array<vec4<f32>, 256>; // [BK][BM / 4]
-var<workgroup> b_tile: array<vec4<f32>, {{BN}} * 4>; // [BK][BN / 4]
 // Per tile pixel its (Y, X) as Y·65536 + X; per K index of the slice its output channel's
 // gradient offset, its (ky, kx) as ky·65536 + kx, and its weight offset: computed once each,
 // so that the loads do no integer division. NONE marks a row or column past the end.
@@ -43,7 +37,6 @@ var<workgroup> m_pos: array<u32, 64>;
 var<workgroup> k_grad: array<u32, 16>;
 var<workgroup> k_tap: array<u32, 16>;
 var<workgroup> k_weight: array<u32, 16>;
-const NONE: u32 = 0xffffffffu;
 
 @compute @workgroup_size(16, {{BN}} / 4)
 fn main(
@@ -60,10 +53,7 @@ fn main(
     let k_count = P.cout * taps;
     let g_base = v * P.g_stride * out_pixels;
     let w_base = P.w_off + v * P.cout * P.cin * taps;
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    var acc = Block(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     if (li < BM) {
         let m = m0 + li;
         m_pos[li] = select(NONE, (m / P.wp) * 65536u + m % P.wp, m < m_count);
@@ -94,7 +84,7 @@ fn main(
                     a = grad_out[g_base + go + u32(y) * P.w + u32(x)];
                 }
             }
-            a_tile[e / 4u][e % 4u] = a;
+            put_a(e, a);
         }
         for (var q = 0u; q < 4u; q++) {
             // W[v, o, n, tap] for K index (o, tap) and input channel n.
@@ -105,26 +95,18 @@ fn main(
             if (n < P.cin && k_grad[kl] != NONE) {
                 b = params[w_base + k_weight[kl] + n * taps];
             }
-            let nl = e / BK;
-            b_tile[kl * TN + nl / 4u][nl % 4u] = b;
+            put_b(e, b);
         }
         workgroupBarrier();
-        for (var kk = 0u; kk < BK; kk++) {
-            let a = a_tile[kk * 16u + l.x];
-            let b = b_tile[kk * TN + l.y];
-            acc0 += a.x * b;
-            acc1 += a.y * b;
-            acc2 += a.z * b;
-            acc3 += a.w * b;
-        }
+        acc = multiply_slices(l.x, l.y, acc);
         workgroupBarrier();
     }
     let m = m0 + 4u * l.x;
     let n = n0 + 4u * l.y;
-    store(v, m, n, acc0);
-    store(v, m + 1u, n, acc1);
-    store(v, m + 2u, n, acc2);
-    store(v, m + 3u, n, acc3);
+    store(v, m, n, acc.r0);
+    store(v, m + 1u, n, acc.r1);
+    store(v, m + 2u, n, acc.r2);
+    store(v, m + 3u, n, acc.r3);
 }
 
 // Padded input pixel m, channels n … n + 3.

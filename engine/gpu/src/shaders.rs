@@ -44,6 +44,7 @@ shader_table!(
     "view_present.wgsl",
     "view_mesh.wgsl",
     "decoder_resample.wgsl",
+    "decoder_tile.wgsl",
     "decoder_conv.wgsl",
     "decoder_conv_data.wgsl",
     "decoder_conv_weight.wgsl",

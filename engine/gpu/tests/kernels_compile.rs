@@ -39,3 +39,17 @@ fn preprocessor_reports_missing_values_and_files() {
     let e = Kernel::new(&ctx, "nope.wgsl", "main", &[]).err().unwrap().to_string();
     assert!(e.contains("nope.wgsl"), "{e}");
 }
+
+/// Every WGSL file of `shaders/` is embedded (a file missing from the table would only fail
+/// where a kernel includes it, and only in builds that do not set KILN_SHADER_DIR).
+#[test]
+fn every_shader_file_is_embedded() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shaders");
+    let embedded: Vec<&str> = kiln_gpu::shaders::names().collect();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".wgsl") {
+            assert!(embedded.contains(&name.as_str()), "shaders/{name} is not in kiln_gpu::shaders' table");
+        }
+    }
+}
