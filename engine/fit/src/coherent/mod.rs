@@ -158,7 +158,9 @@ pub struct StepTimes {
     /// The chain rule from the position gradient to the ray depth (host; the flow loss itself
     /// runs on the GPU since session 10, in `losses_backward`).
     pub flow: f64,
-    /// dL/d(decoder output) to the decoders, recording their backward and AdamW (host time).
+    /// dL/d(decoder output) to the decoders, recording their backward and AdamW (host time; on
+    /// the device path it ends in the step's last read-back, so it includes the GPU time of the
+    /// chain pass and of the decoders' backward).
     pub decoder_backward: f64,
     /// Waiting for that backward to finish on the GPU: only with
     /// [`CoherentTrainer::sync_parts`] (benchmarks), else it is in the next `decoder_forward_wait`.
