@@ -155,9 +155,10 @@ pub struct StepTimes {
     pub host_image_terms: f64,
     /// Gradient upload, rasterizer backward, the flow loss (GPU), GPU Adam, gradient read-back.
     pub losses_backward: f64,
-    /// The chain rule from the position gradient to the ray depth (host; the flow loss itself
-    /// runs on the GPU since session 10, in `losses_backward`).
-    pub flow: f64,
+    /// The chain rule from the position gradient to the ray depth, on the host path (the flow
+    /// loss runs on the GPU, in `losses_backward`; the device path does the chain rule there
+    /// too, in `decoder_backward`).
+    pub chain_rule: f64,
     /// dL/d(decoder output) to the decoders, recording their backward and AdamW (host time; on
     /// the device path it ends in the step's last read-back, so it includes the GPU time of the
     /// chain pass and of the decoders' backward).
@@ -175,7 +176,7 @@ impl StepTimes {
             ("render", self.render),
             ("host_image_terms", self.host_image_terms),
             ("losses_backward", self.losses_backward),
-            ("flow", self.flow),
+            ("chain_rule", self.chain_rule),
             ("decoder_backward", self.decoder_backward),
             ("decoder_backward_wait", self.decoder_backward_wait),
         ]
@@ -865,7 +866,7 @@ impl CoherentTrainer {
             g_z.par_extend(gp.par_iter().zip(&g.rays).map(|(d, r)| d.dot(*r)));
         }
 
-        self.times.flow += lap();
+        self.times.chain_rule += lap();
 
         // 6. Back into the offset parameters.
         let s = self.offset_scale();
