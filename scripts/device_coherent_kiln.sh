@@ -19,7 +19,10 @@ log "start: $(head -1 "$R/info.txt")"
 
 # ---- 1. The step, alone: kiln's decoders, then Burn's ----
 rate=0
+# Burn's bench is shorter: its rate is known (3.25 steps/s, session 9); it is here for the
+# same-card ratio.
 for backend in kiln burn; do
+    [ $backend = burn ] && [ "${SMOKE:-0}" != 1 ] && BENCH="--warmup 6 --steps 8"
     timeout 120 "$bin" bench coherent "$D/fern" $SIZE $BENCH $DM --decoder-backend $backend --json > "$R/bench_$backend.json" 2> "$R/bench_$backend.log"
     log "bench coherent ($backend) rc $?: $(python3 -c "import json;d=json.load(open('$R/bench_$backend.json'));print(round(d['steps_per_second'],2), {k: round(v,1) for k,v in d['parts_ms'].items()}, {k: round(v,2) for k,v in d['gpu_stages_ms'].items()})" 2>&1)"
 done
