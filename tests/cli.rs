@@ -347,7 +347,7 @@ fn bench_coherent_reports_every_part_of_the_step() {
     // Adapters without timestamp queries give no GPU stages; lavapipe has them, and the
     // decoders', flow loss's and chain's passes are among them.
     if r["adapter"].as_str().is_some_and(|a| a.contains("timestamps")) {
-        for stage in ["decoder forward", "decoder backward", "adam decoder", "offsets", "offset gradients", "flow loss", "rasterize"] {
+        for stage in ["decoder conv", "decoder resample", "decoder weight gradient", "decoder input gradient", "adam decoder", "offsets", "offset gradients", "flow loss", "rasterize"] {
             assert!(r["gpu_stages_ms"][stage].as_f64().is_some(), "{stage}: {r}");
         }
     }

@@ -349,8 +349,9 @@ struct CoherentBenchReport {
     /// read-backs, so they include the GPU work they queued).
     parts_ms: BTreeMap<String, f64>,
     /// Median GPU time per kiln pass (timestamp queries), milliseconds: kiln's decoder passes
-    /// included (`decoder forward`, `decoder backward`, `adam decoder`); Burn's kernels are
-    /// only in the decoder parts above.
+    /// included, per kind of kernel summed over the stages (`decoder resample`, `decoder
+    /// conv`, `decoder leaky backward`, `decoder weight gradient`, `decoder input gradient`,
+    /// `adam decoder`); Burn's kernels are only in the decoder parts above.
     gpu_stages_ms: BTreeMap<String, f64>,
 }
 
@@ -384,7 +385,8 @@ pub fn bench(args: CoherentBenchArgs) -> anyhow::Result<()> {
     }
     progress.finish();
     let before = trainer.times.clone();
-    let mut timer = kiln_gpu::GpuTimer::new(&ctx, 128);
+    // Room for kiln's decoders' per-kernel passes (two per stage forward, three backward).
+    let mut timer = kiln_gpu::GpuTimer::new(&ctx, 512);
     let mut samples: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let t0 = Instant::now();
     for _ in 0..args.steps {

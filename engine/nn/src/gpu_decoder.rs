@@ -154,6 +154,29 @@ fn u32_of(what: &str, n: usize) -> Result<u32, NnError> {
     u32::try_from(n).ok().filter(|&n| n < u32::MAX - 1024).ok_or_else(|| NnError::Shape(format!("{what}: {n} elements, more than 2^32")))
 }
 
+/// Records dispatches into an open compute pass.
+type Record<'a> = Box<dyn Fn(&mut wgpu::ComputePass<'_>) + 'a>;
+
+/// Records labelled groups of dispatches: with a timer, each group in its own timed pass (so a
+/// benchmark sees the GPU time per kind of kernel, summed over stages by label); without one,
+/// all in one pass named `label`.
+fn record_groups(encoder: &mut wgpu::CommandEncoder, label: &str, timer: Option<&mut GpuTimer>, groups: &[(&str, Record<'_>)]) {
+    match timer {
+        Some(timer) => {
+            for (name, record) in groups {
+                let mut pass = GpuContext::begin_pass(encoder, name, Some(&mut *timer));
+                record(&mut pass);
+            }
+        }
+        None => {
+            let mut pass = GpuContext::begin_pass(encoder, label, None);
+            for (_, record) in groups {
+                record(&mut pass);
+            }
+        }
+    }
+}
+
 fn tiles(n: usize) -> u32 {
     n.div_ceil(TILE) as u32
 }
@@ -333,12 +356,13 @@ impl GpuDecoder {
 
     /// Records the forward pass (timed as `decoder forward` with a timer).
     pub fn record_forward(&self, encoder: &mut wgpu::CommandEncoder, timer: Option<&mut GpuTimer>) {
-        let mut pass = GpuContext::begin_pass(encoder, "decoder forward", timer);
         let k = &self.kernels;
+        let mut groups: Vec<(&str, Record<'_>)> = Vec::new();
         for s in &self.stages {
-            Self::dispatch1(&mut pass, &k.resample, &s.resample);
-            s.conv.record(&mut pass);
+            groups.push(("decoder resample", Box::new(move |pass| Self::dispatch1(pass, &k.resample, &s.resample))));
+            groups.push(("decoder conv", Box::new(move |pass| s.conv.record(pass))));
         }
+        record_groups(encoder, "decoder forward", timer, &groups);
     }
 
     /// Runs the forward and reads the output back (`[view][channel][y][x]`).
@@ -387,20 +411,31 @@ impl GpuDecoder {
     /// before this in the same or an earlier submission).
     pub fn record_backward_on_device(&mut self, encoder: &mut wgpu::CommandEncoder, lr: Option<f32>, mut timer: Option<&mut GpuTimer>) -> Result<(), NnError> {
         {
-            let mut pass = GpuContext::begin_pass(encoder, "decoder backward", timer.as_deref_mut());
             let k = &self.kernels;
+            let mut groups: Vec<(&str, Record<'_>)> = Vec::new();
             for s in self.stages.iter().rev() {
                 if let Some(d) = &s.leaky_backward {
-                    Self::dispatch1(&mut pass, &k.leaky_backward, d);
+                    groups.push(("decoder leaky backward", Box::new(move |pass| Self::dispatch1(pass, &k.leaky_backward, d))));
                 }
-                s.weight_grad.record(&mut pass);
-                Self::dispatch1(&mut pass, &k.reduce, &s.reduce_weights);
-                Self::dispatch1(&mut pass, &k.reduce, &s.reduce_biases);
+                groups.push((
+                    "decoder weight gradient",
+                    Box::new(move |pass| {
+                        s.weight_grad.record(pass);
+                        Self::dispatch1(pass, &k.reduce, &s.reduce_weights);
+                        Self::dispatch1(pass, &k.reduce, &s.reduce_biases);
+                    }),
+                ));
                 if let Some((data, back)) = &s.input_grad {
-                    data.record(&mut pass);
-                    Self::dispatch1(&mut pass, &k.resample, back);
+                    groups.push((
+                        "decoder input gradient",
+                        Box::new(move |pass| {
+                            data.record(pass);
+                            Self::dispatch1(pass, &k.resample, back);
+                        }),
+                    ));
                 }
             }
+            record_groups(encoder, "decoder backward", timer.as_deref_mut(), &groups);
         }
         if let Some(lr) = lr {
             self.adam.encode_step(&self.ctx, encoder, &self.params, &self.grads, lr, timer)?;

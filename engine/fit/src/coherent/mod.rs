@@ -831,6 +831,10 @@ impl CoherentTrainer {
                     }
                 }
             }
+            if let Some(t) = timer.as_deref() {
+                // After the step's last timed pass (the renderer resolved only its own).
+                t.resolve(&mut enc);
+            }
             ctx.submit(enc);
             let mut reads = vec![device.chain_counters()];
             if let Some(flow_loss) = &self.flow_loss {
@@ -927,6 +931,12 @@ impl CoherentTrainer {
                 }
             }
             self.times.decoder_backward_wait += lap();
+        }
+        if let Some(t) = timer.as_deref() {
+            // After the step's last timed pass (the renderer resolved only its own).
+            let mut enc = ctx.encoder("coherent: timer");
+            t.resolve(&mut enc);
+            ctx.submit(enc);
         }
         self.finish_step(values, extra, tv, flow)
     }
