@@ -50,6 +50,7 @@ struct ConvKernels {
     weight_grad: Kernel,
 }
 
+/// The kernels, needed only while the stages' dispatches are bound.
 struct Kernels {
     resample: Kernel,
     leaky_backward: Kernel,
@@ -63,10 +64,22 @@ impl Kernels {
     }
 }
 
-/// A 1-D dispatch: its bind group and workgroup count.
+/// A 1-D dispatch: its kernel, bind group and workgroup count.
 struct Dispatch1 {
+    kernel: Kernel,
     bind: wgpu::BindGroup,
     workgroups: u32,
+}
+
+impl Dispatch1 {
+    /// Binds `buffers` (binding i = `buffers[i]`) for `workgroups` 1-D workgroups.
+    fn new(ctx: &GpuContext, kernel: &Kernel, buffers: &[&wgpu::Buffer], workgroups: u32) -> Self {
+        Dispatch1 { kernel: kernel.clone(), bind: kernel.bind(ctx, buffers), workgroups }
+    }
+
+    fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        self.kernel.dispatch(pass, &self.bind, self.workgroups);
+    }
 }
 
 /// A tiled dispatch: its kernel (by channel tile), bind group and 3-D grid.
@@ -106,7 +119,6 @@ pub struct GpuDecoder {
     pub config: DecoderConfig,
     views: Vec<usize>,
     ctx: Arc<GpuContext>,
-    kernels: Kernels,
     stages: Vec<GpuStage>,
     params: wgpu::Buffer,
     grads: wgpu::Buffer,
@@ -272,10 +284,7 @@ impl GpuDecoder {
             let params_fwd = [u32_of("resample", nv * spec.cin)?, ih as u32, iw as u32, hp as u32, wp as u32, nnz(&rows_fwd, hp), nnz(&cols_fwd, wp), u32_of("resample", resample_total)?];
             let rows_fwd = ctx.upload("decoder resample rows", &rows_fwd);
             let cols_fwd = ctx.upload("decoder resample columns", &cols_fwd);
-            let resample = Dispatch1 {
-                bind: kernels.resample.bind(ctx, &[&ctx.uniform("decoder resample", &params_fwd), input, &padded, &rows_fwd, &cols_fwd]),
-                workgroups: (resample_total as u32).div_ceil(256),
-            };
+            let resample = Dispatch1::new(ctx, &kernels.resample, &[&ctx.uniform("decoder resample", &params_fwd), input, &padded, &rows_fwd, &cols_fwd], (resample_total as u32).div_ceil(256));
 
             let k = spec.kernel;
             let conv_params: [u32; 12] = [spec.cin as u32, spec.cout as u32, k as u32, spec.leaky as u32, h as u32, w as u32, hp as u32, wp as u32, w_off as u32, b_off as u32, out_stride as u32, 0];
@@ -288,10 +297,7 @@ impl GpuDecoder {
             };
             let leaky_backward = spec.leaky.then(|| {
                 let p: [u32; 4] = [nv as u32, spec.cout as u32, out_stride as u32, pixels as u32];
-                Dispatch1 {
-                    bind: kernels.leaky_backward.bind(ctx, &[&ctx.uniform("decoder leaky backward", &p), &output, &grad]),
-                    workgroups: ((nv * spec.cout * pixels) as u32).div_ceil(256),
-                }
+                Dispatch1::new(ctx, &kernels.leaky_backward, &[&ctx.uniform("decoder leaky backward", &p), &output, &grad], ((nv * spec.cout * pixels) as u32).div_ceil(256))
             });
             let nb = bands(spec);
             let wg_params: [u32; 12] = [spec.cin as u32, spec.cout as u32, k as u32, nb as u32, h as u32, w as u32, hp as u32, wp as u32, band_pixels as u32, out_stride as u32, 0, 0];
@@ -305,9 +311,8 @@ impl GpuDecoder {
                 kernel: wk,
             };
             let per_view_w = spec.cout * spec.cin * k * k;
-            let reduce = |n: usize, off: usize, src: &wgpu::Buffer| Dispatch1 {
-                bind: kernels.reduce.bind(ctx, &[&ctx.uniform("decoder band sum", &[nv as u32, nb as u32, n as u32, off as u32]), src, &grads]),
-                workgroups: ((nv * n) as u32).div_ceil(256),
+            let reduce = |n: usize, off: usize, src: &wgpu::Buffer| {
+                Dispatch1::new(ctx, &kernels.reduce, &[&ctx.uniform("decoder band sum", &[nv as u32, nb as u32, n as u32, off as u32]), src, &grads], ((nv * n) as u32).div_ceil(256))
             };
             let reduce_weights = reduce(per_view_w, w_off, &part_w);
             let reduce_biases = reduce(spec.cout, b_off, &part_b);
@@ -326,17 +331,14 @@ impl GpuDecoder {
                 let params_adj = [(nv * spec.cin) as u32, hp as u32, wp as u32, ih as u32, iw as u32, nnz(&rows_adj, ih), nnz(&cols_adj, iw), back_total as u32];
                 let rows_adj = ctx.upload("decoder resample rows (adjoint)", &rows_adj);
                 let cols_adj = ctx.upload("decoder resample columns (adjoint)", &cols_adj);
-                let back = Dispatch1 {
-                    bind: kernels.resample.bind(ctx, &[&ctx.uniform("decoder resample adjoint", &params_adj), &d_padded, &prev.grad, &rows_adj, &cols_adj]),
-                    workgroups: (back_total as u32).div_ceil(256),
-                };
+                let back = Dispatch1::new(ctx, &kernels.resample, &[&ctx.uniform("decoder resample adjoint", &params_adj), &d_padded, &prev.grad, &rows_adj, &cols_adj], (back_total as u32).div_ceil(256));
                 Some((data, back))
             };
             stages.push(GpuStage { spec: *spec, output, grad, resample, conv, leaky_backward, weight_grad, reduce_weights, reduce_biases, input_grad });
             w_off += nv * per_view_w;
             b_off += nv * spec.cout;
         }
-        Ok(GpuDecoder { config, views: views.to_vec(), ctx: ctx.clone(), kernels, stages, params, grads, adam, tensor_lengths })
+        Ok(GpuDecoder { config, views: views.to_vec(), ctx: ctx.clone(), stages, params, grads, adam, tensor_lengths })
     }
 
     /// The views of the batch, in output order.
@@ -350,16 +352,11 @@ impl GpuDecoder {
         (&last.output, self.views.len() * self.config.out_channels * self.config.height * self.config.width)
     }
 
-    fn dispatch1(pass: &mut wgpu::ComputePass<'_>, kernel: &Kernel, d: &Dispatch1) {
-        kernel.dispatch(pass, &d.bind, d.workgroups);
-    }
-
     /// Records the forward pass (timed as `decoder forward` with a timer).
     pub fn record_forward(&self, encoder: &mut wgpu::CommandEncoder, timer: Option<&mut GpuTimer>) {
-        let k = &self.kernels;
         let mut groups: Vec<(&str, Record<'_>)> = Vec::new();
         for s in &self.stages {
-            groups.push(("decoder resample", Box::new(move |pass| Self::dispatch1(pass, &k.resample, &s.resample))));
+            groups.push(("decoder resample", Box::new(move |pass| s.resample.record(pass))));
             groups.push(("decoder conv", Box::new(move |pass| s.conv.record(pass))));
         }
         record_groups(encoder, "decoder forward", timer, &groups);
@@ -411,18 +408,17 @@ impl GpuDecoder {
     /// before this in the same or an earlier submission).
     pub fn record_backward_on_device(&mut self, encoder: &mut wgpu::CommandEncoder, lr: Option<f32>, mut timer: Option<&mut GpuTimer>) -> Result<(), NnError> {
         {
-            let k = &self.kernels;
             let mut groups: Vec<(&str, Record<'_>)> = Vec::new();
             for s in self.stages.iter().rev() {
                 if let Some(d) = &s.leaky_backward {
-                    groups.push(("decoder leaky backward", Box::new(move |pass| Self::dispatch1(pass, &k.leaky_backward, d))));
+                    groups.push(("decoder leaky backward", Box::new(move |pass| d.record(pass))));
                 }
                 groups.push((
                     "decoder weight gradient",
                     Box::new(move |pass| {
                         s.weight_grad.record(pass);
-                        Self::dispatch1(pass, &k.reduce, &s.reduce_weights);
-                        Self::dispatch1(pass, &k.reduce, &s.reduce_biases);
+                        s.reduce_weights.record(pass);
+                        s.reduce_biases.record(pass);
                     }),
                 ));
                 if let Some((data, back)) = &s.input_grad {
@@ -430,7 +426,7 @@ impl GpuDecoder {
                         "decoder input gradient",
                         Box::new(move |pass| {
                             data.record(pass);
-                            Self::dispatch1(pass, &k.resample, back);
+                            back.record(pass);
                         }),
                     ));
                 }

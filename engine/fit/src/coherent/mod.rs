@@ -812,8 +812,8 @@ impl CoherentTrainer {
 
         if on_device {
             // 5–6 on the GPU: the chain rule into the decoders' output gradients, their backward
-            // and AdamW; only the flow loss's sums and the chain's counters come back.
-            let values = ImageLoss::read_values(&ctx, &self.loss_values)?;
+            // and AdamW; only the image loss's values, the flow loss's sums and the chain's
+            // counters come back, in one read-back.
             self.times.losses_backward += lap();
             let (Offsets::Decoders { depth, opacity, depth_lr, opacity_lr }, Some(device)) = (&mut self.offsets, &self.device) else {
                 return Err(FitError::Invalid("the device path needs decoders on kiln's kernels".into()));
@@ -836,11 +836,12 @@ impl CoherentTrainer {
                 t.resolve(&mut enc);
             }
             ctx.submit(enc);
-            let mut reads = vec![device.chain_counters()];
+            let mut reads = vec![(&self.loss_values, LOSS_VALUE_FLOATS), device.chain_counters()];
             if let Some(flow_loss) = &self.flow_loss {
                 reads.extend(flow_loss.loss_buffers(reference));
             }
             let mut read = ctx.read_many::<f32>(&reads)?.into_iter();
+            let values = loss_values(&read.next().unwrap_or_default());
             let counters = read.next().unwrap_or_default();
             let flow: f32 = read.flatten().sum();
             if let Some((view, pixel)) = device::DeviceChain::bad_gradient(&counters) {
@@ -851,15 +852,15 @@ impl CoherentTrainer {
         }
 
         // 5. dL/dz per Gaussian: the mean gradient (the flow loss's included) along the pixel ray.
-        let mut reads: Vec<(&wgpu::Buffer, usize)> = vec![(&grads.means, 3 * self.n), (&grads.opacity_logits, self.n)];
+        let mut reads: Vec<(&wgpu::Buffer, usize)> = vec![(&self.loss_values, LOSS_VALUE_FLOATS), (&grads.means, 3 * self.n), (&grads.opacity_logits, self.n)];
         if let Some(flow_loss) = &self.flow_loss {
             reads.extend(flow_loss.loss_buffers(reference));
         }
         let mut read = ctx.read_many::<f32>(&reads)?.into_iter();
+        let values = loss_values(&read.next().unwrap_or_default());
         let g_means: Vec<Vec3> = read.next().unwrap_or_default().chunks_exact(3).map(Vec3::from_slice).collect();
         let g_logits: Vec<f32> = read.next().unwrap_or_default();
         let flow: f32 = read.flatten().sum();
-        let values = ImageLoss::read_values(&ctx, &self.loss_values)?;
         if let Some(i) = g_means.iter().position(|g| !g.is_finite()).or_else(|| g_logits.iter().position(|g| !g.is_finite())) {
             return Err(FitError::Diverged { step, what: format!("the rendered view {v}'s gradient of Gaussian {i} is not finite") });
         }
@@ -996,6 +997,14 @@ impl CoherentTrainer {
             features: Vec::new(),
         })
     }
+}
+
+/// Floats in [`ImageLoss`]'s values buffer.
+const LOSS_VALUE_FLOATS: usize = std::mem::size_of::<LossValues>() / 4;
+
+/// The image loss's values from its buffer's floats, read back with the step's other results.
+fn loss_values(floats: &[f32]) -> LossValues {
+    floats.get(..LOSS_VALUE_FLOATS).map(|f| bytemuck::pod_read_unaligned(bytemuck::cast_slice(f))).unwrap_or_default()
 }
 
 /// The kiln-kernel decoders of a list (the device path runs only when all are).
