@@ -2,7 +2,7 @@
 // with depth layer l (one-hot masks: the pixel's own channel):
 //
 //   Δz = S · tanh(depth_out[l, p]),   X = centre + ray · (z_base + Δz),
-//   logit α = logit α₀ + G · tanh(opacity_out[l, p])
+//   logit α = logit α₀(p) + G · tanh(opacity_out[l, p])
 //
 // written into the cloud's means (3 floats per Gaussian) and opacity logits. Per view it
 // counts the saturated outputs (|tanh| > 0.99) and the non-finite ones, with the first such
@@ -21,9 +21,9 @@ struct Params {
     center: vec3<f32>,
     scale: f32,
     gain: f32,
-    base_logit: f32,
     view: u32,
-    _pad: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -31,10 +31,11 @@ struct Params {
 @group(0) @binding(2) var<storage, read> opacity_out: array<f32>;
 @group(0) @binding(3) var<storage, read> layers: array<u32>;
 @group(0) @binding(4) var<storage, read> base_depth: array<f32>;
-@group(0) @binding(5) var<storage, read> rays: array<f32>;
-@group(0) @binding(6) var<storage, read_write> means: array<f32>;
-@group(0) @binding(7) var<storage, read_write> logits: array<f32>;
-@group(0) @binding(8) var<storage, read_write> counters: array<atomic<u32>>;
+@group(0) @binding(5) var<storage, read> base_logit: array<f32>;
+@group(0) @binding(6) var<storage, read> rays: array<f32>;
+@group(0) @binding(7) var<storage, read_write> means: array<f32>;
+@group(0) @binding(8) var<storage, read_write> logits: array<f32>;
+@group(0) @binding(9) var<storage, read_write> counters: array<atomic<u32>>;
 
 @compute @workgroup_size(256)
 fn main(
@@ -79,5 +80,5 @@ fn main(
     means[3u * g] = x.x;
     means[3u * g + 1u] = x.y;
     means[3u * g + 2u] = x.z;
-    logits[g] = P.base_logit + P.gain * to;
+    logits[g] = base_logit[g] + P.gain * to;
 }

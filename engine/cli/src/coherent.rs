@@ -63,6 +63,11 @@ pub struct CoherentArgs {
     /// aligned monocular depth rescaled by the local ratio — for weak depth models.
     #[arg(long)]
     pub triangulate_depth: bool,
+    /// CoherentGS (kiln's addition, off by default): a pixel whose Gaussian would stand in front
+    /// of what another training view sees there, in another colour (free space that view looks
+    /// through), starts nearly transparent instead of drawing a misplaced copy in novel views
+    #[arg(long)]
+    pub free_space_prior: bool,
 }
 
 #[derive(Serialize)]
@@ -158,6 +163,7 @@ fn prepare(shape: &RunShape, args: &CoherentArgs) -> anyhow::Result<Prepared> {
         unit,
         layers: 5,
         triangulate: args.triangulate_depth,
+        free_space: args.free_space_prior,
     };
     let t0 = Instant::now();
     let (inputs, report) = prepare_inputs(&ctx, &scene, &prep)?;
@@ -166,6 +172,9 @@ fn prepare(shape: &RunShape, args: &CoherentArgs) -> anyhow::Result<Prepared> {
         "kiln: depth from {}, flow from {} (valid {:?}), alignment scale {:?} shift {:?}",
         report.depth_source, report.flow_source, report.flow_valid_fraction, report.scale, report.shift
     );
+    if prep.free_space {
+        eprintln!("kiln: free-space prior: {:?} of each view's pixels start nearly transparent", report.free_space_fraction);
+    }
     if prep.triangulate {
         eprintln!("kiln: triangulated from the flow: {:?} of each view's pixels", report.triangulated_fraction);
     }

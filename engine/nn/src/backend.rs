@@ -130,4 +130,21 @@ impl Decoder {
             Decoder::Burn(d) => d.set_view_parameters_host(per_view),
         }
     }
+
+    /// The optimizer's state per view where kiln holds it (its own decoders); Burn's optimizer
+    /// keeps its moments private, so a Burn decoder's restart on resume.
+    pub fn view_optimizer_host(&self) -> Result<Option<crate::OptimizerState>, NnError> {
+        match self {
+            Decoder::Kiln(d) => d.view_optimizer_host().map(Some),
+            Decoder::Burn(_) => Ok(None),
+        }
+    }
+
+    /// Restores the optimizer's state (kiln's decoders; a Burn decoder ignores it).
+    pub fn set_view_optimizer_host(&mut self, state: &crate::OptimizerState) -> Result<(), NnError> {
+        match self {
+            Decoder::Kiln(d) => d.set_view_optimizer_host(state),
+            Decoder::Burn(_) => Ok(()),
+        }
+    }
 }

@@ -22,7 +22,15 @@
 
 use crate::decoder::{join_views, split_views, DecoderConfig, StageSpec};
 use crate::NnError;
-use kiln_gpu::{wgpu, AdamConfig, AdamGroup, GpuContext, GpuTimer, Kernel};
+use kiln_gpu::{wgpu, AdamConfig, AdamGroup, AdamSnapshot, GpuContext, GpuTimer, Kernel};
+
+/// A decoder's AdamW state per view: `exp_avg[view][tensor]`, in the parameters' order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizerState {
+    pub step: u64,
+    pub exp_avg: Vec<Vec<Vec<f32>>>,
+    pub exp_avg_sq: Vec<Vec<Vec<f32>>>,
+}
 use std::sync::Arc;
 
 /// Output pixels per band of the weight-gradient reduction: enough work per workgroup to hide
@@ -508,6 +516,28 @@ impl GpuDecoder {
     pub fn set_view_parameters_host(&mut self, per_view: &[Vec<Vec<f32>>]) -> Result<(), NnError> {
         let joined = join_views(per_view, self.views.len())?;
         self.set_parameters_host(&joined)
+    }
+
+    /// The AdamW state per view, laid out as [`Self::view_parameters_host`] (what checkpoints
+    /// store, so that a resumed run takes the steps the uninterrupted one would).
+    pub fn view_optimizer_host(&self) -> Result<OptimizerState, NnError> {
+        let snap = self.adam.snapshot(&self.ctx)?;
+        let views = self.views.len();
+        Ok(OptimizerState { step: snap.step, exp_avg: split_views(self.split(snap.exp_avg), views), exp_avg_sq: split_views(self.split(snap.exp_avg_sq), views) })
+    }
+
+    /// Replaces the AdamW state (as [`Self::view_optimizer_host`] gives it).
+    pub fn set_view_optimizer_host(&mut self, state: &OptimizerState) -> Result<(), NnError> {
+        let flat = |per_view: &[Vec<Vec<f32>>]| -> Result<Vec<f32>, NnError> {
+            let joined = join_views(per_view, self.views.len())?;
+            if joined.len() != self.tensor_lengths.len() || joined.iter().zip(&self.tensor_lengths).any(|(t, &n)| t.len() != n) {
+                return Err(NnError::Shape("optimizer moments do not match the decoder's parameters".into()));
+            }
+            Ok(joined.concat())
+        };
+        let snap = AdamSnapshot { items: self.parameter_count() as u32, row: 1, step: state.step, exp_avg: flat(&state.exp_avg)?, exp_avg_sq: flat(&state.exp_avg_sq)? };
+        self.adam.restore(&self.ctx, &snap)?;
+        Ok(())
     }
 
     pub fn parameter_count(&self) -> usize {

@@ -34,7 +34,7 @@ pub use backend::{Decoder, DecoderBackend, DecoderOutput};
 pub use basis_net::{BasisNet, BasisNetConfig};
 pub use decoder::{ConvDecoder, ConvForm, DecoderConfig, DecoderPass};
 pub use device::burn_device;
-pub use gpu_decoder::GpuDecoder;
+pub use gpu_decoder::{GpuDecoder, OptimizerState};
 pub use params::Params;
 
 /// Errors from the network layer.

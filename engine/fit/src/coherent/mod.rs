@@ -44,6 +44,10 @@ pub struct CoherentInputs {
     pub layers: Vec<Vec<u8>>,
     pub layer_count: usize,
     pub flows: Vec<FlowField>,
+    /// Per-pixel starting opacity, `start_opacity[v][y·w + x]` in (0, 1); empty: every
+    /// Gaussian starts at the view-count rule's opacity (the method's). kiln's free-space
+    /// prior (`prepare::free_space_conflicts`) fills it.
+    pub start_opacity: Vec<Vec<f32>>,
 }
 
 impl CoherentInputs {
@@ -54,6 +58,9 @@ impl CoherentInputs {
         }
         if self.depth.len() != views.len() || self.layers.len() != views.len() {
             return bad(format!("{} depth maps and {} layer maps for {} views", self.depth.len(), self.layers.len(), views.len()));
+        }
+        if !self.start_opacity.is_empty() && self.start_opacity.len() != views.len() {
+            return bad(format!("{} starting-opacity maps for {} views", self.start_opacity.len(), views.len()));
         }
         for (v, view) in views.iter().enumerate() {
             let n = (view.camera.width * view.camera.height) as usize;
@@ -71,6 +78,11 @@ impl CoherentInputs {
             }
             if self.layers[v].len() != n || self.layers[v].iter().any(|&l| l as usize >= self.layer_count.max(1)) {
                 return bad(format!("layer map of view {} does not match the image or the {} layers", view.name, self.layer_count));
+            }
+            if let Some(o) = self.start_opacity.get(v) {
+                if o.len() != n || o.iter().any(|a| !(*a > 0.0 && *a < 1.0)) {
+                    return bad(format!("starting opacities of view {} are not {n} values in (0, 1)", view.name));
+                }
             }
         }
         for f in &self.flows {
@@ -121,6 +133,8 @@ struct ViewGeom {
     rays: Vec<Vec3>,
     layers: Vec<u8>,
     base_depth: Vec<f32>,
+    /// logit α₀ per pixel: the view-count rule's, or the inputs' starting opacities.
+    base_logit: Vec<f32>,
 }
 
 /// Where the depth offsets and opacities come from: decoders, or free per-pixel parameters
@@ -197,7 +211,8 @@ pub struct CoherentTrainer {
     first: Vec<usize>,
     n: usize,
     offsets: Offsets,
-    base_logit: f32,
+    /// logit α₀ per Gaussian (`ViewGeom::base_logit`, all views).
+    base_logit: Vec<f32>,
     renderer: kiln_splat::SplatRenderer,
     /// The flow loss on the GPU (none without flow or with `use_flow` off).
     flow_loss: Option<gpu_flow::GpuFlowLoss>,
@@ -241,6 +256,7 @@ impl CoherentTrainer {
         config.validate().map_err(FitError::Invalid)?;
         inputs.validate(&scene.train)?;
         let views = scene.train.len();
+        let rule_logit = logit(CoherentConfig::base_opacity(views));
         let geom: Vec<ViewGeom> = scene
             .train
             .iter()
@@ -253,6 +269,10 @@ impl CoherentTrainer {
                 rays: losses::pixel_rays(&sv.camera),
                 layers: inputs.layers[v].clone(),
                 base_depth: inputs.depth[v].clone(),
+                base_logit: match inputs.start_opacity.get(v) {
+                    Some(o) => o.iter().map(|&a| logit(a)).collect(),
+                    None => vec![rule_logit; (sv.camera.width * sv.camera.height) as usize],
+                },
             })
             .collect();
         let mut first = Vec::new();
@@ -298,7 +318,7 @@ impl CoherentTrainer {
         for sv in &scene.train {
             dc.extend(sv.image.rgb.iter().map(|c| (c - 0.5) / SH_C0));
         }
-        let base_logit = logit(CoherentConfig::base_opacity(views));
+        let base_logit: Vec<f32> = geom.iter().flat_map(|g| g.base_logit.iter().copied()).collect();
         let rotations: Vec<f32> = (0..n).flat_map(|_| [1.0, 0.0, 0.0, 0.0]).collect();
         let cloud = GpuCloud {
             len: n as u32,
@@ -321,7 +341,7 @@ impl CoherentTrainer {
         let device = match &offsets {
             Offsets::Decoders { depth, opacity, .. } if depth.iter().chain(opacity).all(|d| matches!(d, Decoder::Kiln(_))) => {
                 let scale = config.offset_units * config.unit;
-                Some(device::DeviceChain::new(&ctx, &geom, &first, &decoder_batches, layer_count, scale, config.opacity_gain, base_logit)?)
+                Some(device::DeviceChain::new(&ctx, &geom, &first, &decoder_batches, layer_count, scale, config.opacity_gain)?)
             }
             _ => None,
         };
@@ -344,7 +364,7 @@ impl CoherentTrainer {
             cloud,
             targets,
             dz: vec![0.0; n],
-            logits: vec![base_logit; n],
+            logits: base_logit.clone(),
             base_logit,
             geom,
             first,
@@ -372,9 +392,9 @@ impl CoherentTrainer {
     }
 
     /// Everything training changes: the step and loss history, scales, rotations and SH rest
-    /// with their Adam moments, and the depth/opacity offsets — the decoders' weights (their
-    /// AdamW moments restart on restore, as kiln-nn keeps them private) or the free per-pixel
-    /// offsets with their Adam state. The inputs (depth, layers, flow) are recomputed by
+    /// with their Adam moments, and the depth/opacity offsets — the decoders' weights with,
+    /// for kiln's decoders, their AdamW moments (Burn's optimizer keeps its moments private, so
+    /// those restart on restore) — or the free per-pixel offsets with their Adam state. The inputs (depth, layers, flow) are recomputed by
     /// `prepare`, which is deterministic.
     pub fn checkpoint(&self) -> Result<Checkpoint, FitError> {
         let ctx = &self.ctx;
@@ -417,6 +437,16 @@ impl CoherentTrainer {
                         for (&v, params) in d.views().iter().zip(d.view_parameters_host().map_err(nn_err)?) {
                             for (j, t) in params.into_iter().enumerate() {
                                 ck.push(&format!("decoder.{kind}.{v}.{j}"), t);
+                            }
+                        }
+                        // kiln's decoders: their AdamW moments too (Burn keeps its private).
+                        if let Some(opt) = d.view_optimizer_host().map_err(nn_err)? {
+                            for (i, &v) in d.views().iter().enumerate() {
+                                ck.meta[format!("decoder.{kind}.{v}.adam_step")] = opt.step.into();
+                                for (j, (m, s)) in opt.exp_avg[i].iter().zip(&opt.exp_avg_sq[i]).enumerate() {
+                                    ck.push(&format!("decoder.{kind}.{v}.{j}.m"), m.clone());
+                                    ck.push(&format!("decoder.{kind}.{v}.{j}.v"), s.clone());
+                                }
                             }
                         }
                     }
@@ -490,6 +520,21 @@ impl CoherentTrainer {
                             .map(|(&v, params)| params.iter().enumerate().map(|(j, t)| sized(&format!("decoder.{kind}.{v}.{j}"), t.len())).collect::<Result<Vec<_>, _>>())
                             .collect::<Result<Vec<_>, _>>()?;
                         d.set_view_parameters_host(&per_view).map_err(nn_err)?;
+                        // The AdamW moments where the checkpoint has them (kiln's decoders
+                        // wrote them); otherwise they restart.
+                        let views = d.views().to_vec();
+                        let step = views.first().and_then(|v| ck.meta[format!("decoder.{kind}.{v}.adam_step")].as_u64());
+                        if let (Some(step), true) = (step, ck.get(&format!("decoder.{kind}.{}.0.m", views[0])).is_some()) {
+                            let moments = |suffix: &str| -> Result<Vec<Vec<Vec<f32>>>, FitError> {
+                                views
+                                    .iter()
+                                    .zip(&per_view)
+                                    .map(|(v, params)| params.iter().enumerate().map(|(j, t)| sized(&format!("decoder.{kind}.{v}.{j}.{suffix}"), t.len())).collect())
+                                    .collect()
+                            };
+                            let state = kiln_nn::OptimizerState { step, exp_avg: moments("m")?, exp_avg_sq: moments("v")? };
+                            d.set_view_optimizer_host(&state).map_err(nn_err)?;
+                        }
                     }
                 }
             }
@@ -567,9 +612,9 @@ impl CoherentTrainer {
                     return Err(FitError::Diverged { step: self.step, what: format!("the free {kind} offset of Gaussian {gaussian} is {t}") });
                 }
                 let s = self.offset_scale();
-                let (base, gain) = (self.base_logit, self.config.opacity_gain);
+                let gain = self.config.opacity_gain;
                 dz = depth.par_iter().map(|t| s * t.tanh()).collect();
-                logits = opacity.par_iter().map(|t| base + gain * t.tanh()).collect();
+                logits = opacity.par_iter().zip(&self.base_logit).map(|(t, base)| base + gain * t.tanh()).collect();
                 (depth.par_iter().filter(|t| t.tanh().abs() > 0.99).count(), opacity.par_iter().filter(|t| t.tanh().abs() > 0.99).count())
             }
         };
@@ -628,7 +673,7 @@ impl CoherentTrainer {
             return Err(FitError::Diverged { step: self.step, what });
         }
         let range = self.first[v]..self.first[v] + hw;
-        let base_logit = self.base_logit;
+        let base_logit = &g.base_logit;
         let counts = (&mut dz[range.clone()], &mut logits[range])
             .into_par_iter()
             .enumerate()
@@ -636,7 +681,7 @@ impl CoherentTrainer {
                 let (od, oo) = at(p);
                 let (td, to) = (od.tanh(), oo.tanh());
                 *dz = s * td;
-                *logit = base_logit + gain * to;
+                *logit = base_logit[p] + gain * to;
                 (usize::from(td.abs() > 0.99), usize::from(to.abs() > 0.99))
             })
             .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));

@@ -34,6 +34,34 @@ pub struct PrepareOptions {
     /// kiln's addition: start from the depth the flow correspondences triangulate to where the
     /// consistency check trusts them ([`triangulate_flow_depths`], [`merge_triangulated`]).
     pub triangulate: bool,
+    /// kiln's addition: pixels whose Gaussian would stand in free space that another training
+    /// view sees through start nearly transparent ([`free_space_conflicts`]).
+    pub free_space: bool,
+}
+
+/// The free-space check's settings ([`free_space_conflicts`]).
+#[derive(Clone, Copy, Debug)]
+pub struct FreeSpaceParams {
+    /// A point conflicts with view j when its depth in j is below (1 − this) × the nearest
+    /// depth view j has around the pixel it lands on.
+    pub depth_margin: f32,
+    /// … and its colour differs from view j's there by more than this (mean |ΔRGB|, 0–1):
+    /// where the colours agree, view j's depth is as likely to be the wrong one.
+    pub color_margin: f32,
+    /// Half-width (pixels) of the neighbourhood whose nearest depth counts, so that depth
+    /// edges do not flag the points along them.
+    pub radius: usize,
+    /// Starting opacity of a conflicting pixel's Gaussian.
+    pub opacity: f32,
+}
+
+impl Default for FreeSpaceParams {
+    fn default() -> Self {
+        // Measured on fern (3 views, FastDepth + triangulation; docs/COHERENTGS.md): a tighter
+        // depth margin flags more and starts better (0.1 → 0.05 → 0.02: +0.39, +0.51, +0.63 dB
+        // at 256 px), and the gain held through 300 steps at 128 px (+0.58 dB).
+        FreeSpaceParams { depth_margin: 0.02, color_margin: 0.1, radius: 1, opacity: 0.02 }
+    }
 }
 
 /// Least ray angle for a triangulated depth (below it, a pixel of flow error moves the point
@@ -56,6 +84,8 @@ pub struct PrepareReport {
     pub align_residual_after: f64,
     /// With `triangulate`: per view, the fraction of pixels whose depth was triangulated.
     pub triangulated_fraction: Vec<f32>,
+    /// With `free_space`: per view, the fraction of pixels that start nearly transparent.
+    pub free_space_fraction: Vec<f32>,
 }
 
 fn depth_err(e: kiln_depth::DepthError) -> FitError {
@@ -127,11 +157,21 @@ pub fn prepare_inputs(ctx: &GpuContext, scene: &Scene, opts: &PrepareOptions) ->
             *d = merge_triangulated(d, t, w, h);
         }
     }
+    let mut start_opacity = Vec::new();
+    if opts.free_space {
+        let params = FreeSpaceParams::default();
+        let base = super::CoherentConfig::base_opacity(views.len());
+        for c in free_space_conflicts(&cameras, &depth, &images, &params) {
+            report.free_space_fraction.push(c.iter().filter(|&&c| c).count() as f32 / c.len().max(1) as f32);
+            start_opacity.push(c.iter().map(|&c| if c { params.opacity } else { base }).collect());
+        }
+    }
     let inputs = CoherentInputs {
         depth,
         layers: init.views.iter().map(|v| v.layers.labels.clone()).collect(),
         layer_count: opts.layers.max(1),
         flows,
+        start_opacity,
     };
     Ok((inputs, report))
 }
@@ -173,6 +213,77 @@ pub fn triangulate_flow_depths(cameras: &[&kiln_scene::Camera], flows: &[FlowFie
                 }
             }
             best.into_iter().map(|(_, t)| t).collect()
+        })
+        .collect()
+}
+
+/// Which pixels of each view would put their Gaussian in free space: for pixel p of view i at
+/// depth z, the point X = c_i + z·ray_i(p) lands in another view j in front of every surface
+/// j's depth map has around that spot (by more than `depth_margin`, relative), and p's colour
+/// differs from what j sees there. View j looks through X at something farther and of another
+/// colour, so X is misplaced (the classic free-space violation of depth-map fusion); left
+/// opaque, such points draw the "doubled leaves" of a novel view.
+///
+/// With two views the conflict is symmetric in doubt: view j's depth may be the one too far.
+/// So a point that some third view confirms (it lands there within the depth margin of that
+/// view's depth, in a matching colour) is never flagged. Depths are camera-space z, `images`
+/// the views' colours.
+pub fn free_space_conflicts(cameras: &[&kiln_scene::Camera], depth: &[Vec<f32>], images: &[&kiln_scene::dataset::Image], params: &FreeSpaceParams) -> Vec<Vec<bool>> {
+    use rayon::prelude::*;
+    use super::losses::pixel_ray as ray;
+    // Per view, the nearest depth within `radius` of each pixel (a min filter, rows then columns).
+    let nearest: Vec<Vec<f32>> = cameras
+        .iter()
+        .zip(depth)
+        .map(|(c, d)| {
+            let (w, h, r) = (c.width as usize, c.height as usize, params.radius);
+            let mut rows = vec![0.0f32; w * h];
+            for y in 0..h {
+                for x in 0..w {
+                    rows[y * w + x] = (x.saturating_sub(r)..(x + r + 1).min(w)).map(|xx| d[y * w + xx]).fold(f32::INFINITY, f32::min);
+                }
+            }
+            let mut out = vec![0.0f32; w * h];
+            for y in 0..h {
+                for x in 0..w {
+                    out[y * w + x] = (y.saturating_sub(r)..(y + r + 1).min(h)).map(|yy| rows[yy * w + x]).fold(f32::INFINITY, f32::min);
+                }
+            }
+            out
+        })
+        .collect();
+    cameras
+        .iter()
+        .enumerate()
+        .map(|(i, ci)| {
+            let (w, h) = (ci.width as usize, ci.height as usize);
+            let center = ci.center();
+            (0..w * h)
+                .into_par_iter()
+                .map(|p| {
+                    let x = center + ray(ci, (p % w) as f32 + 0.5, (p / w) as f32 + 0.5) * depth[i][p];
+                    let (mut violated, mut confirmed) = (false, false);
+                    for (j, cj) in cameras.iter().enumerate().filter(|&(j, _)| j != i) {
+                        let xc = cj.world_to_camera(x);
+                        if xc.z <= 0.0 {
+                            continue;
+                        }
+                        let (u, v) = (cj.fx * xc.x / xc.z + cj.cx, cj.fy * xc.y / xc.z + cj.cy);
+                        if !(u >= 0.0 && v >= 0.0 && u < cj.width as f32 && v < cj.height as f32) {
+                            continue;
+                        }
+                        let q = v as usize * cj.width as usize + u as usize;
+                        let (a, b) = (&images[i].rgb[3 * p..3 * p + 3], &images[j].rgb[3 * q..3 * q + 3]);
+                        let colour_differs = (a[0] - b[0]).abs() + (a[1] - b[1]).abs() + (a[2] - b[2]).abs() > 3.0 * params.color_margin;
+                        if xc.z < (1.0 - params.depth_margin) * nearest[j][q] {
+                            violated |= colour_differs;
+                        } else if (xc.z - depth[j][q]).abs() <= params.depth_margin * depth[j][q] && !colour_differs {
+                            confirmed = true;
+                        }
+                    }
+                    violated && !confirmed
+                })
+                .collect()
         })
         .collect()
 }
@@ -283,5 +394,71 @@ mod tests {
         }
         // Nothing triangulated: the monocular depth as it was.
         assert_eq!(merge_triangulated(&mono, &vec![None; w * h], w, h), mono);
+    }
+
+    /// Three views of a grey plane. A red patch of view a put in front of it (depth 2 instead
+    /// of 4) is flagged: views b and c look through it at the plane. The same patch in the
+    /// plane's colour is not (the colours agree, so the other views' depth may be the wrong
+    /// one), nor a red patch behind the plane (hidden from b and c, not free space), nor any
+    /// pixel of b or c — not even those in front of a's red patch behind the plane, which view
+    /// a "sees through" but the third view confirms.
+    #[test]
+    fn free_space_conflicts_flag_points_another_view_sees_through() {
+        let (a, b, c) = (camera(0.0, 0.0), camera(0.6, -0.05), camera(0.3, 0.0));
+        let (w, h) = (40usize, 30usize);
+        let grey = |x: Vec3| [0.5 + 0.05 * (5.0 * x.x).sin(); 3];
+        let plane_depth = |c: &Camera, p: usize| {
+            let r = super::super::losses::pixel_ray(c, (p % w) as f32 + 0.5, (p / w) as f32 + 0.5);
+            (4.0 - c.center().z) / r.z
+        };
+        let point = |c: &Camera, p: usize, z: f32| c.center() + super::super::losses::pixel_ray(c, (p % w) as f32 + 0.5, (p / w) as f32 + 0.5) * z;
+        // Patches of view a: rows 10..20; columns 24..28 red in front, 28..32 grey in front,
+        // 32..36 red behind.
+        let patch = |p: usize| (10..20).contains(&(p / w)).then_some(p % w).and_then(|x| match x {
+            24..=27 => Some((2.0, true)),
+            28..=31 => Some((2.0, false)),
+            32..=35 => Some((6.0, true)),
+            _ => None,
+        });
+        let depth_a: Vec<f32> = (0..w * h).map(|p| patch(p).map_or(plane_depth(&a, p), |(z, _)| z)).collect();
+        let depth_b: Vec<f32> = (0..w * h).map(|p| plane_depth(&b, p)).collect();
+        let depth_c: Vec<f32> = (0..w * h).map(|p| plane_depth(&c, p)).collect();
+        let colours = |c: &Camera, depth: &[f32], red: &dyn Fn(usize) -> bool| kiln_scene::dataset::Image {
+            width: w as u32,
+            height: h as u32,
+            rgb: (0..w * h).flat_map(|p| if red(p) { [1.0, 0.0, 0.0] } else { grey(point(c, p, depth[p])) }).collect(),
+            alpha: None,
+        };
+        let image_a = colours(&a, &depth_a, &|p| patch(p).is_some_and(|(_, red)| red));
+        // Grey patch pixels keep the plane's colour at the ray's plane point, which b sees.
+        let image_a = kiln_scene::dataset::Image {
+            rgb: image_a.rgb.chunks(3).enumerate().flat_map(|(p, c)| if patch(p).is_some_and(|(_, red)| !red) { grey(point(&a, p, plane_depth(&a, p))) } else { [c[0], c[1], c[2]] }).collect(),
+            ..image_a
+        };
+        let (image_b, image_c) = (colours(&b, &depth_b, &|_| false), colours(&c, &depth_c, &|_| false));
+        let flags = free_space_conflicts(&[&a, &b, &c], &[depth_a.clone(), depth_b, depth_c], &[&image_a, &image_b, &image_c], &FreeSpaceParams::default());
+        let mut red_front = 0;
+        for (p, &f) in flags[0].iter().enumerate() {
+            match patch(p) {
+                Some((z, true)) if z < 4.0 => {
+                    let xc = b.world_to_camera(point(&a, p, z));
+                    let u = b.fx * xc.x / xc.z + b.cx;
+                    // Inside view b (away from its border): flagged.
+                    if u > 2.0 && u < w as f32 - 2.0 {
+                        assert!(f, "red patch pixel {p} in front of the plane is not flagged");
+                        red_front += 1;
+                    }
+                }
+                _ => assert!(!f, "pixel {p} ({:?}) is flagged", patch(p)),
+            }
+        }
+        assert!(red_front > 20, "only {red_front} red patch pixels land in view b");
+        for v in [1, 2] {
+            assert!(flags[v].iter().all(|&f| !f), "view {v}'s plane pixels are flagged");
+        }
+        // Without the third view, b's points in front of a's red patch behind the plane are
+        // flagged: two views cannot tell whose depth is wrong.
+        let two = free_space_conflicts(&[&a, &b], &[depth_a.clone(), (0..w * h).map(|p| plane_depth(&b, p)).collect()], &[&image_a, &image_b], &FreeSpaceParams::default());
+        assert!(two[1].iter().any(|&f| f));
     }
 }
