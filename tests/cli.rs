@@ -299,7 +299,8 @@ fn coherent_stops_and_resumes_from_its_checkpoint() {
     let model = data.join("models/fastdepth/fastdepth_op13.onnx");
     let fern = data.join("llff/fern");
     let args = |extra: &[&str]| -> Output {
-        let mut a: Vec<String> = ["fit", fern.to_str().unwrap(), "--method", "coherent", "--views", "3", "--resolution", "40", "--iters", "6", "--no-decoder", "--path-frames", "2", "--checkpoint-every", "2", "--depth-model", model.to_str().unwrap(), "--out", out.to_str().unwrap()]
+        // kiln's two additions ride along: the resumed run must rebuild the same inputs.
+        let mut a: Vec<String> = ["fit", fern.to_str().unwrap(), "--method", "coherent", "--views", "3", "--resolution", "40", "--iters", "6", "--no-decoder", "--triangulate-depth", "--free-space-prior", "--path-frames", "2", "--checkpoint-every", "2", "--depth-model", model.to_str().unwrap(), "--out", out.to_str().unwrap()]
             .iter()
             .map(|s| s.to_string())
             .collect();
@@ -315,6 +316,11 @@ fn coherent_stops_and_resumes_from_its_checkpoint() {
     assert!(second.status.success() && stderr.contains("resumed") && stderr.contains("at step 3"), "{stderr}");
     let metrics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(metrics["iterations"], 6);
+    for key in ["triangulated_fraction", "free_space_fraction"] {
+        let f = metrics["preparation"][key].as_array().unwrap_or_else(|| panic!("metrics.json lacks preparation.{key}"));
+        assert!(f.len() == 3 && f.iter().all(|x| (0.0..1.0).contains(&x.as_f64().unwrap())), "{key}: {f:?}");
+    }
+    assert!(stderr.contains("free-space prior"), "{stderr}");
     // A checkpoint of the other offset kind is refused, naming the run.
     let third = Command::new(env!("CARGO_BIN_EXE_kiln"))
         .args(["fit", fern.to_str().unwrap(), "--method", "coherent", "--resolution", "40", "--iters", "6", "--depth-model", model.to_str().unwrap(), "--out", out.to_str().unwrap(), "--resume"])

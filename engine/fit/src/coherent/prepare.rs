@@ -43,8 +43,11 @@ pub struct PrepareOptions {
 #[derive(Clone, Copy, Debug)]
 pub struct FreeSpaceParams {
     /// A point conflicts with view j when its depth in j is below (1 − this) × the nearest
-    /// depth view j has around the pixel it lands on.
+    /// depth view j has around the pixel it lands on (0: below that nearest depth).
     pub depth_margin: f32,
+    /// A third view confirms the point when it lands there within this much (relative) of
+    /// that view's depth, in a matching colour.
+    pub confirm_margin: f32,
     /// … and its colour differs from view j's there by more than this (mean |ΔRGB|, 0–1):
     /// where the colours agree, view j's depth is as likely to be the wrong one.
     pub color_margin: f32,
@@ -58,9 +61,11 @@ pub struct FreeSpaceParams {
 impl Default for FreeSpaceParams {
     fn default() -> Self {
         // Measured on fern (3 views, FastDepth + triangulation; docs/COHERENTGS.md): a tighter
-        // depth margin flags more and starts better (0.1 → 0.05 → 0.02: +0.39, +0.51, +0.63 dB
-        // at 256 px), and the gain held through 300 steps at 128 px (+0.58 dB).
-        FreeSpaceParams { depth_margin: 0.02, color_margin: 0.1, radius: 1, opacity: 0.02 }
+        // depth margin flags more and starts better (0.1 → 0.02 → 0: +0.39, +0.63, +0.74 dB
+        // at 256 px), and the gain held through 300 steps at 128 px. With no margin, the 3×3
+        // neighbourhood's nearest depth is the tolerance at depth edges; the confirmation
+        // keeps one (5 %, about twice the triangulated depth's median error).
+        FreeSpaceParams { depth_margin: 0.0, confirm_margin: 0.05, color_margin: 0.1, radius: 1, opacity: 0.02 }
     }
 }
 
@@ -275,10 +280,12 @@ pub fn free_space_conflicts(cameras: &[&kiln_scene::Camera], depth: &[Vec<f32>],
                         let q = v as usize * cj.width as usize + u as usize;
                         let (a, b) = (&images[i].rgb[3 * p..3 * p + 3], &images[j].rgb[3 * q..3 * q + 3]);
                         let colour_differs = (a[0] - b[0]).abs() + (a[1] - b[1]).abs() + (a[2] - b[2]).abs() > 3.0 * params.color_margin;
-                        if xc.z < (1.0 - params.depth_margin) * nearest[j][q] {
-                            violated |= colour_differs;
-                        } else if (xc.z - depth[j][q]).abs() <= params.depth_margin * depth[j][q] && !colour_differs {
-                            confirmed = true;
+                        // A violation needs another colour, a confirmation the same one (so a
+                        // point on view j's surface, a rounding error in front, confirms).
+                        if colour_differs {
+                            violated |= xc.z < (1.0 - params.depth_margin) * nearest[j][q];
+                        } else {
+                            confirmed |= (xc.z - depth[j][q]).abs() <= params.confirm_margin * depth[j][q];
                         }
                     }
                     violated && !confirmed
@@ -454,7 +461,7 @@ mod tests {
         }
         assert!(red_front > 20, "only {red_front} red patch pixels land in view b");
         for v in [1, 2] {
-            assert!(flags[v].iter().all(|&f| !f), "view {v}'s plane pixels are flagged");
+            assert!(flags[v].iter().all(|&f| !f), "view {v}'s plane pixels are flagged: {:?}", flags[v].iter().enumerate().filter(|(_, f)| **f).map(|(p, _)| (p % 40, p / 40)).collect::<Vec<_>>());
         }
         // Without the third view, b's points in front of a's red patch behind the plane are
         // flagged: two views cannot tell whose depth is wrong.
