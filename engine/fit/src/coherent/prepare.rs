@@ -224,13 +224,13 @@ pub fn triangulate_flow_depths(cameras: &[&kiln_scene::Camera], flows: &[FlowFie
 
 /// Which pixels of each view would put their Gaussian in free space: for pixel p of view i at
 /// depth z, the point X = c_i + z·ray_i(p) lands in another view j in front of every surface
-/// j's depth map has around that spot (by more than `depth_margin`, relative), and p's colour
-/// differs from what j sees there. View j looks through X at something farther and of another
+/// j's depth map has around that spot (by `depth_margin` more, relative; none by default), and
+/// p's colour differs from what j sees there. View j looks through X at something farther and of another
 /// colour, so X is misplaced (the classic free-space violation of depth-map fusion); left
 /// opaque, such points draw the "doubled leaves" of a novel view.
 ///
 /// With two views the conflict is symmetric in doubt: view j's depth may be the one too far.
-/// So a point that some third view confirms (it lands there within the depth margin of that
+/// So a point that some third view confirms (it lands there within `confirm_margin` of that
 /// view's depth, in a matching colour) is never flagged. Depths are camera-space z, `images`
 /// the views' colours.
 pub fn free_space_conflicts(cameras: &[&kiln_scene::Camera], depth: &[Vec<f32>], images: &[&kiln_scene::dataset::Image], params: &FreeSpaceParams) -> Vec<Vec<bool>> {
