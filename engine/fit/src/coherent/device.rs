@@ -44,12 +44,11 @@ pub(super) struct DeviceChain {
 
 impl DeviceChain {
     /// `batches[b]` lists the views of decoder batch b (the depth and opacity decoders are
-    /// batched alike); `scale` is S (world units), `gain` G; logit α₀ per pixel is the views'
-    /// `base_logit`.
-    pub fn new(ctx: &GpuContext, geom: &[ViewGeom], first: &[usize], batches: &[Vec<usize>], channels: usize, scale: f32, gain: f32) -> Result<Self, GpuError> {
+    /// batched alike); `scale` is S (world units), `gain` G, `base_logit` logit α₀ per Gaussian.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(ctx: &GpuContext, geom: &[ViewGeom], first: &[usize], batches: &[Vec<usize>], channels: usize, scale: f32, gain: f32, base_logit: &[f32]) -> Result<Self, GpuError> {
         let layers: Vec<u32> = geom.iter().flat_map(|g| g.layers.iter().map(|&l| l as u32)).collect();
         let base: Vec<f32> = geom.iter().flat_map(|g| g.base_depth.iter().copied()).collect();
-        let base_logit: Vec<f32> = geom.iter().flat_map(|g| g.base_logit.iter().copied()).collect();
         let rays: Vec<f32> = geom.iter().flat_map(|g| g.rays.iter().flat_map(|r| r.to_array())).collect();
         let mut views: Vec<Option<ViewSlot>> = (0..geom.len()).map(|_| None).collect();
         for (b, batch) in batches.iter().enumerate() {
@@ -69,7 +68,7 @@ impl DeviceChain {
             chain: Kernel::new(ctx, "coherent_chain.wgsl", "main", &[])?,
             layers: ctx.upload("coherent layers", &layers),
             base_depth: ctx.upload("coherent base depth", &base),
-            base_logit: ctx.upload("coherent base logit", &base_logit),
+            base_logit: ctx.upload("coherent base logit", base_logit),
             rays: ctx.upload("coherent rays", &rays),
             select_counters: ctx.zeroed("coherent select counters", (geom.len() * SELECT_COUNTERS * 4) as u64),
             chain_counters: ctx.zeroed("coherent chain counters", (geom.len() * CHAIN_COUNTERS * 4) as u64),
@@ -173,8 +172,6 @@ mod tests {
             rays: (0..n).map(|_| Vec3::new(0.3 * lcg(s), 0.3 * lcg(s), 1.0)).collect(),
             layers: (0..n).map(|p| (p * 7 % channels) as u8).collect(),
             base_depth: (0..n).map(|_| 3.0 + lcg(s)).collect(),
-            // Per-pixel starting logits (the free-space prior's form), not one constant.
-            base_logit: (0..n).map(|_| 0.3 + 2.0 * lcg(s)).collect(),
         }
     }
 
@@ -190,6 +187,8 @@ mod tests {
         let geom = vec![view(w, h, c, &mut s), view(w, h, c, &mut s)];
         let first = [0usize, hw];
         let (scale, gain) = (2.5f32, 4.0f32);
+        // Per-Gaussian starting logits (the free-space prior's form), not one constant.
+        let base_logit: Vec<f32> = (0..2 * hw).map(|_| 0.3 + 2.0 * lcg(&mut s)).collect();
         for batches in [vec![vec![0usize, 1]], vec![vec![1], vec![0]]] {
             // Per batch: [views in batch, channels, h, w]; some values far into saturation.
             let out = |s: &mut u64, len: usize| (0..len).map(|i| if i % 11 == 0 { 8.0 * lcg(s) } else { 1.5 * lcg(s) }).collect::<Vec<f32>>();
@@ -197,7 +196,7 @@ mod tests {
             let opacity_out: Vec<Vec<f32>> = batches.iter().map(|b| out(&mut s, b.len() * c * hw)).collect();
             let up = |v: &Vec<Vec<f32>>| v.iter().map(|x| ctx.upload("out", x)).collect::<Vec<_>>();
             let (depth_buf, opacity_buf) = (up(&depth_out), up(&opacity_out));
-            let chain = DeviceChain::new(&ctx, &geom, &first, &batches, c, scale, gain).unwrap();
+            let chain = DeviceChain::new(&ctx, &geom, &first, &batches, c, scale, gain, &base_logit).unwrap();
             let means = ctx.zeroed("means", (2 * hw * 12) as u64);
             let logits = ctx.zeroed("logits", (2 * hw * 4) as u64);
             let mut enc = ctx.encoder("select test");
@@ -234,7 +233,7 @@ mod tests {
                         let k = first[v] + p;
                         let got = Vec3::new(gm[3 * k], gm[3 * k + 1], gm[3 * k + 2]);
                         assert!((got - x).length() < 2e-5 * (1.0 + x.length()), "view {v} pixel {p}: position {got} vs {x}");
-                        let logit = g.base_logit[p] + gain * to;
+                        let logit = base_logit[k] + gain * to;
                         assert!((gl[k] - logit).abs() < 2e-5 * (1.0 + logit.abs()), "view {v} pixel {p}: logit {} vs {logit}", gl[k]);
                         let gz = Vec3::new(grad_means[3 * k], grad_means[3 * k + 1], grad_means[3 * k + 2]).dot(g.rays[p]);
                         for ch in 0..c {

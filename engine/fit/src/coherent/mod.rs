@@ -133,8 +133,6 @@ struct ViewGeom {
     rays: Vec<Vec3>,
     layers: Vec<u8>,
     base_depth: Vec<f32>,
-    /// logit α₀ per pixel: the view-count rule's, or the inputs' starting opacities.
-    base_logit: Vec<f32>,
 }
 
 /// Where the depth offsets and opacities come from: decoders, or free per-pixel parameters
@@ -211,7 +209,8 @@ pub struct CoherentTrainer {
     first: Vec<usize>,
     n: usize,
     offsets: Offsets,
-    /// logit α₀ per Gaussian (`ViewGeom::base_logit`, all views).
+    /// logit α₀ per Gaussian, views in order: the view-count rule's, or the inputs' starting
+    /// opacities.
     base_logit: Vec<f32>,
     renderer: kiln_splat::SplatRenderer,
     /// The flow loss on the GPU (none without flow or with `use_flow` off).
@@ -269,10 +268,6 @@ impl CoherentTrainer {
                 rays: losses::pixel_rays(&sv.camera),
                 layers: inputs.layers[v].clone(),
                 base_depth: inputs.depth[v].clone(),
-                base_logit: match inputs.start_opacity.get(v) {
-                    Some(o) => o.iter().map(|&a| logit(a)).collect(),
-                    None => vec![rule_logit; (sv.camera.width * sv.camera.height) as usize],
-                },
             })
             .collect();
         let mut first = Vec::new();
@@ -318,7 +313,11 @@ impl CoherentTrainer {
         for sv in &scene.train {
             dc.extend(sv.image.rgb.iter().map(|c| (c - 0.5) / SH_C0));
         }
-        let base_logit: Vec<f32> = geom.iter().flat_map(|g| g.base_logit.iter().copied()).collect();
+        let base_logit: Vec<f32> = if inputs.start_opacity.is_empty() {
+            vec![rule_logit; n]
+        } else {
+            inputs.start_opacity.iter().flatten().map(|&a| logit(a)).collect()
+        };
         let rotations: Vec<f32> = (0..n).flat_map(|_| [1.0, 0.0, 0.0, 0.0]).collect();
         let cloud = GpuCloud {
             len: n as u32,
@@ -341,7 +340,7 @@ impl CoherentTrainer {
         let device = match &offsets {
             Offsets::Decoders { depth, opacity, .. } if depth.iter().chain(opacity).all(|d| matches!(d, Decoder::Kiln(_))) => {
                 let scale = config.offset_units * config.unit;
-                Some(device::DeviceChain::new(&ctx, &geom, &first, &decoder_batches, layer_count, scale, config.opacity_gain)?)
+                Some(device::DeviceChain::new(&ctx, &geom, &first, &decoder_batches, layer_count, scale, config.opacity_gain, &base_logit)?)
             }
             _ => None,
         };
@@ -523,8 +522,8 @@ impl CoherentTrainer {
                         // The AdamW moments where the checkpoint has them (kiln's decoders
                         // wrote them); otherwise they restart.
                         let views = d.views().to_vec();
-                        let step = views.first().and_then(|v| ck.meta[format!("decoder.{kind}.{v}.adam_step")].as_u64());
-                        if let (Some(step), true) = (step, ck.get(&format!("decoder.{kind}.{}.0.m", views[0])).is_some()) {
+                        let step = ck.meta[format!("decoder.{kind}.{}.adam_step", views[0])].as_u64();
+                        if let Some(step) = step.filter(|_| ck.get(&format!("decoder.{kind}.{}.0.m", views[0])).is_some()) {
                             let moments = |suffix: &str| -> Result<Vec<Vec<Vec<f32>>>, FitError> {
                                 views
                                     .iter()
@@ -673,7 +672,7 @@ impl CoherentTrainer {
             return Err(FitError::Diverged { step: self.step, what });
         }
         let range = self.first[v]..self.first[v] + hw;
-        let base_logit = &g.base_logit;
+        let base_logit = &self.base_logit[self.first[v]..self.first[v] + hw];
         let counts = (&mut dz[range.clone()], &mut logits[range])
             .into_par_iter()
             .enumerate()
