@@ -51,6 +51,7 @@ shader_table!(
     "decoder_leaky_backward.wgsl",
     "decoder_reduce.wgsl",
     "coherent_flow.wgsl",
+    "coherent_image_terms.wgsl",
     "coherent_select.wgsl",
     "coherent_chain.wgsl",
 );

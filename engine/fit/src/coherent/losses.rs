@@ -1,13 +1,11 @@
-//! CoherentGS's host-side geometry and losses (`../shared/methods/coherentgs.md`): pixel rays,
-//! the flow loss on world positions, multi-view TV on rendered disparity and the pyramid L1
-//! levels. Each returns its value and accumulates dL/d(input); tests check them against
-//! finite differences.
+//! CoherentGS's losses in their host form (`../shared/methods/coherentgs.md`): pixel rays,
+//! the flow loss on world positions, multi-view TV on rendered disparity, the pyramid L1
+//! levels and the supersampled render's box pooling. Each returns its value and accumulates
+//! dL/d(input); tests check them against finite differences.
 //!
-//! Why on the host: these terms work on per-pixel maps of one image size (a few hundred
-//! thousand values, in parallel with rayon), and the trainer reads the decoders' outputs back
-//! for them and for the positions. The per-Gaussian rasterizer work stays on the GPU. Moving
-//! these terms into kernels (with these functions as their references) is what a fully
-//! GPU-resident step needs next (docs/COHERENTGS.md).
+//! The trainer runs their GPU forms (`gpu_flow`, `gpu_image_terms`; session 12 moved the last of
+//! them, the image terms, so a step reads no image back). These functions stay as the GPU
+//! kernels' references: the tests compare the two on the same inputs.
 
 use glam::Vec3;
 use kiln_scene::Camera;
@@ -121,9 +119,8 @@ pub fn flow_loss(positions: &[Vec<Vec3>], flows: &[FlowField], reference: usize,
 /// The masked copies are not built: a neighbour pair (a, b) in one layer differs by δ_b − δ_a
 /// in that layer's copy and by 0 in the others; a pair across layers differs by δ_a in a's copy
 /// and by δ_b in b's. Each pixel gathers its four pairs' gradients, so rows run in parallel
-/// (a full-size view is ~190,000 pixels; session 9 measured this term and the pyramid at 20 ms a
-/// step when they ran on one core). `tests::disparity_tv_serial` is the plain form it is tested
-/// against.
+/// (a full-size view is ~190,000 pixels). `tests::disparity_tv_serial` is the plain form it is
+/// tested against; the trainer runs the GPU form (`gpu_image_terms`), tested against this.
 #[allow(clippy::too_many_arguments)]
 pub fn disparity_tv(
     depth_sum: &[f32],
@@ -141,13 +138,8 @@ pub fn disparity_tv(
     let n = w * h;
     let d: Vec<f32> = (0..n).into_par_iter().map(|p| depth_sum[p] / ((alpha[p] + 1e-6) * unit)).collect();
     let disp: Vec<f32> = d.par_iter().map(|&d| 1.0 / (d + 1.0)).collect();
-    let masked = gamma > 0.0 && layer_count > 0;
+    let TvPairWeights { masked, plain, layered } = TvPairWeights::new(w, h, layer_count, gamma, weight);
     let layer = |p: usize| if masked && (layers[p] as usize) < layer_count { Some(layers[p]) } else { None };
-    // Loss weight per pair of each term and direction: weight / (pairs in the term).
-    let per = |pairs: usize, channels: usize, w: f32| if pairs > 0 { w / (channels * pairs) as f32 } else { 0.0 };
-    let (hx, hy) = (h * w.saturating_sub(1), h.saturating_sub(1) * w);
-    let plain = [per(hx, 1, (1.0 - gamma) * weight), per(hy, 1, (1.0 - gamma) * weight)];
-    let layered = if masked { [per(hx, layer_count, gamma * weight), per(hy, layer_count, gamma * weight)] } else { [0.0; 2] };
     // The pair (a, b) along direction `dir`: its loss and its gradients on δ_a and δ_b.
     let pair = |a: usize, b: usize, dir: usize| -> (f32, f32, f32) {
         let diff = disp[b] - disp[a];
@@ -212,8 +204,31 @@ pub fn disparity_tv(
     loss as f32
 }
 
+/// The disparity TV's loss weight per neighbour pair, `[along x, along y]`: the plain term's
+/// (1 − γ)·weight and the layered term's γ·weight, each over its count of pairs (PyTorch's
+/// means; the layered term has one copy per layer). Shared by [`disparity_tv`] and its GPU
+/// form (`gpu_image_terms`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TvPairWeights {
+    /// Whether the layered term is on (γ > 0 and at least one layer).
+    pub masked: bool,
+    pub plain: [f32; 2],
+    pub layered: [f32; 2],
+}
+
+impl TvPairWeights {
+    pub fn new(w: usize, h: usize, layer_count: usize, gamma: f32, weight: f32) -> Self {
+        let masked = gamma > 0.0 && layer_count > 0;
+        let per = |pairs: usize, channels: usize, w: f32| if pairs > 0 { w / (channels * pairs) as f32 } else { 0.0 };
+        let (hx, hy) = (h * w.saturating_sub(1), h.saturating_sub(1) * w);
+        let plain = [per(hx, 1, (1.0 - gamma) * weight), per(hy, 1, (1.0 - gamma) * weight)];
+        let layered = if masked { [per(hx, layer_count, gamma * weight), per(hy, layer_count, gamma * weight)] } else { [0.0; 2] };
+        TvPairWeights { masked, plain, layered }
+    }
+}
+
 /// 2×2 average pool of an interleaved `w × h × c` image (odd edges dropped, as PyTorch).
-fn pool2(img: &[f32], w: usize, h: usize, c: usize) -> (Vec<f32>, usize, usize) {
+pub(crate) fn pool2(img: &[f32], w: usize, h: usize, c: usize) -> (Vec<f32>, usize, usize) {
     let (w2, h2) = (w / 2, h / 2);
     let mut out = vec![0.0; w2 * h2 * c];
     if w2 > 0 {
@@ -499,7 +514,7 @@ mod tests {
     }
 
     /// 2×2 average pool of an interleaved `w × h × c` image (odd edges dropped, as PyTorch).
-    fn pool2(img: &[f32], w: usize, h: usize, c: usize) -> (Vec<f32>, usize, usize) {
+    pub(crate) fn pool2(img: &[f32], w: usize, h: usize, c: usize) -> (Vec<f32>, usize, usize) {
         let (w2, h2) = (w / 2, h / 2);
         let mut out = vec![0.0; w2 * h2 * c];
         for y in 0..h2 {

@@ -2,16 +2,18 @@
 //! input pixel, each moving only along its pixel ray.
 //!
 //! A step: the per-view decoders (kiln's kernels by default, or Burn; kiln-nn) give depth
-//! offsets and opacities → positions on the ray (host) → GPU render of one random training view
-//! → GPU L1+SSIM plus the pyramid-L1 levels and the layer-masked disparity TV (host, on the
-//! read-back render) → GPU rasterizer backward → dL/d(depth) = dL/dμ · ray, plus the flow loss
-//! on world positions (host) → decoder backward and AdamW; SH rest, scales and rotations by
-//! kiln's GPU Adam. The host legs began because Burn 0.22 keeps its tensors' buffers private;
-//! `kiln bench coherent` times each part (docs/COHERENTGS.md).
+//! offsets and opacities → positions on the ray → GPU render of one random training view →
+//! GPU L1+SSIM, pyramid-L1 levels and layer-masked disparity TV (`gpu_image_terms`) → GPU
+//! rasterizer backward → dL/d(depth) = dL/dμ · ray, plus the flow loss on world positions
+//! (`gpu_flow`) → decoder backward and AdamW; SH rest, scales and rotations by kiln's GPU Adam.
+//! With kiln's decoders the whole step stays on the GPU (`device`) and one read-back brings the
+//! loss values; with Burn's (whose tensors' buffers are private) the per-Gaussian legs take the
+//! host path. `kiln bench coherent` times each part (docs/COHERENTGS.md).
 
 mod config;
 mod device;
 pub mod gpu_flow;
+pub mod gpu_image_terms;
 pub mod losses;
 pub mod prepare;
 
@@ -161,11 +163,10 @@ pub struct StepTimes {
     /// The decoder forwards, recorded and read back (the GPU work queued before the read-back
     /// included: the previous step's decoder backward, unless `decoder_backward_wait` took it).
     pub decoder_forward: f64,
-    /// Positions/opacities to the GPU, render, GPU image loss, render read-back.
+    /// Positions/opacities to the GPU; recording the render and the image terms (L1 + SSIM,
+    /// pyramid L1, disparity TV, supersampling's pooling; all on the GPU since session 12).
     pub render: f64,
-    /// Host pyramid-L1 levels and disparity TV on the read-back render.
-    pub host_image_terms: f64,
-    /// Gradient upload, rasterizer backward, the flow loss (GPU), GPU Adam, gradient read-back.
+    /// Rasterizer backward, the flow loss (GPU), GPU Adam, gradient read-back.
     pub losses_backward: f64,
     /// The chain rule from the position gradient to the ray depth, on the host path (the flow
     /// loss runs on the GPU, in `losses_backward`; the device path does the chain rule there
@@ -182,11 +183,10 @@ pub struct StepTimes {
 
 impl StepTimes {
     /// Every part by its field name, in step order.
-    pub fn parts(&self) -> [(&'static str, f64); 7] {
+    pub fn parts(&self) -> [(&'static str, f64); 6] {
         [
             ("decoder_forward", self.decoder_forward),
             ("render", self.render),
-            ("host_image_terms", self.host_image_terms),
             ("losses_backward", self.losses_backward),
             ("chain_rule", self.chain_rule),
             ("decoder_backward", self.decoder_backward),
@@ -221,6 +221,9 @@ pub struct CoherentTrainer {
     pub host_chain: bool,
     loss: ImageLoss,
     loss_values: wgpu::Buffer,
+    /// The pyramid L1 levels ≥ 1, the disparity TV and supersampling's pooling, on the GPU;
+    /// per training view, with its output-gradient buffers.
+    image_terms: gpu_image_terms::GpuImageTerms,
     pack: Kernel,
     unpack: Kernel,
     cloud: GpuCloud,
@@ -332,6 +335,9 @@ impl CoherentTrainer {
         };
         let rest_rows = 3 * (k as u32 - 1);
         let targets = scene.train.iter().map(|v| ctx.upload("target image", &v.image.rgb)).collect();
+        let term_views: Vec<(u32, u32, &[f32], &[u8])> =
+            scene.train.iter().zip(&inputs.layers).map(|(v, l)| (v.camera.width, v.camera.height, &v.image.rgb[..], &l[..])).collect();
+        let image_terms = gpu_image_terms::GpuImageTerms::new(&ctx, &term_views, &config.pyramid_weights, 1.0 - config.ssim_weight)?;
         let flow_loss = if config.use_flow && !inputs.flows.is_empty() {
             Some(gpu_flow::GpuFlowLoss::new(&ctx, &inputs.flows, &first, config.unit, config.flow_weight)?)
         } else {
@@ -351,6 +357,7 @@ impl CoherentTrainer {
             host_chain: false,
             loss: ImageLoss::new(&ctx, LossConfig { ssim_weight: config.ssim_weight, ..Default::default() })?,
             loss_values: ImageLoss::values_buffer(&ctx),
+            image_terms,
             pack: Kernel::new(&ctx, "fit_sh_pack.wgsl", "main", &[])?,
             unpack: Kernel::new(&ctx, "fit_sh_unpack.wgsl", "main", &[])?,
             sh_dc: ctx.upload("coherent sh dc", &dc),
@@ -772,9 +779,8 @@ impl CoherentTrainer {
         };
         lap();
 
-        // 2. Render view v; image loss on the GPU.
+        // 2. Render view v.
         let cam = self.scene.train[v].camera;
-        let (w, h) = (cam.width as usize, cam.height as usize);
         let settings = self.settings(step);
         let mut enc = ctx.encoder("coherent: pack");
         self.record_pack(&mut enc);
@@ -784,55 +790,36 @@ impl CoherentTrainer {
         // render; their gradients go back through the pooling's adjoint.
         let k = self.supersample_factor(step);
         let fwd = self.renderer.forward(&self.cloud, &losses::supersampled(&cam, k), &settings, timer.as_deref_mut())?;
-        let pooled = if k > 1 {
-            let o = self.renderer.read_output(&fwd)?;
-            let ku = k as usize;
-            Some(RenderOutput {
-                width: cam.width,
-                height: cam.height,
-                channels: 3,
-                color: losses::box_pool(&o.color, w, h, 3, ku),
-                alpha: losses::box_pool(&o.alpha, w, h, 1, ku),
-                depth: losses::box_pool(&o.depth, w, h, 1, ku),
-            })
+        // The image terms, all on the GPU: L1 + SSIM, the pyramid's other levels, the disparity
+        // TV; their gradients stay in the view's buffers (spread back to the k× grid after).
+        let terms = &self.image_terms;
+        let tv = self.config.use_tv.then(|| gpu_image_terms::TvSettings {
+            layer_count: self.inputs.layer_count.max(1),
+            gamma: self.config.tv_gamma(step),
+            weight: self.config.tv_weight,
+            unit: self.config.unit,
+        });
+        let mut enc = ctx.encoder("coherent: image terms");
+        let view_terms = &terms.views[v];
+        let (color, alpha, depth) = if k > 1 {
+            terms.record_pool_render(&ctx, &mut enc, v, &fwd.color, &fwd.alpha, &fwd.depth, k, timer.as_deref_mut());
+            (&view_terms.pooled[0], &view_terms.pooled[1], &view_terms.pooled[2])
         } else {
-            None
+            (&fwd.color, &fwd.alpha, &fwd.depth)
         };
-        let pooled_color = pooled.as_ref().map(|p| ctx.upload("pooled colour", &p.color));
-        let grad_color = ctx.zeroed("grad colour", (w * h * 12) as u64);
-        let mut enc = ctx.encoder("coherent: loss");
-        let l1_weight = 1.0 - self.config.ssim_weight;
-        self.loss.encode(&ctx, &mut enc, pooled_color.as_ref().unwrap_or(&fwd.color), &self.targets[v], cam.width, cam.height, 3, &self.loss_values, Some(&grad_color), timer.as_deref_mut())?;
-        ctx.submit(enc);
-
-        // 3. Pyramid L1 levels and disparity TV on the read-back render.
-        let out = match pooled {
-            Some(p) => p,
-            None => self.renderer.read_output(&fwd)?,
-        };
-        let mut g_color: Vec<f32> = ctx.read(&grad_color, w * h * 3)?;
-        self.times.render += lap();
-        // The GPU loss weighs level 0 by pyramid_weights[0] = 1; the other levels:
-        let extra = losses::pyramid_l1(&out.color, &self.scene.train[v].image.rgb, w, h, 3, &self.config.pyramid_weights, l1_weight, &mut g_color);
-        let (mut g_depth, mut g_alpha) = (vec![0.0f32; w * h], vec![0.0f32; w * h]);
-        let mut tv = 0.0;
-        if self.config.use_tv {
-            let gamma = self.config.tv_gamma(step);
-            tv = losses::disparity_tv(&out.depth, &out.alpha, &self.geom[v].layers, self.inputs.layer_count.max(1), gamma, w, h, self.config.tv_weight, self.config.unit, &mut g_depth, &mut g_alpha);
+        self.loss.encode(&ctx, &mut enc, color, &self.targets[v], cam.width, cam.height, 3, &self.loss_values, Some(&view_terms.grad_color), timer.as_deref_mut())?;
+        terms.record_pyramid(&ctx, &mut enc, v, color, timer.as_deref_mut());
+        if let Some(tv) = tv {
+            terms.record_tv(&ctx, &mut enc, v, depth, alpha, tv, timer.as_deref_mut());
         }
-        self.times.host_image_terms += lap();
-        let (grad_color, gd, ga) = if k > 1 {
-            let ku = k as usize;
-            (
-                ctx.upload("grad colour", &losses::box_pool_adjoint(&g_color, w, h, 3, ku)),
-                ctx.upload("grad depth", &losses::box_pool_adjoint(&g_depth, w, h, 1, ku)),
-                ctx.upload("grad alpha", &losses::box_pool_adjoint(&g_alpha, w, h, 1, ku)),
-            )
-        } else {
-            ctx.queue.write_buffer(&grad_color, 0, bytemuck::cast_slice(&g_color));
-            (grad_color, ctx.upload("grad depth", &g_depth), ctx.upload("grad alpha", &g_alpha))
+        let spread = (k > 1).then(|| terms.record_unpool_grads(&ctx, &mut enc, v, k, timer.as_deref_mut()));
+        ctx.submit(enc);
+        self.times.render += lap();
+        let (grad_color, ga, gd) = match &spread {
+            Some([c, a, d]) => (c, a, d),
+            None => (&view_terms.grad_color, &view_terms.grad_alpha, &view_terms.grad_depth),
         };
-        let grads = self.renderer.backward(&self.cloud, &fwd, &grad_color, &ga, &gd, timer.as_deref_mut())?;
+        let grads = self.renderer.backward(&self.cloud, &fwd, grad_color, ga, gd, timer.as_deref_mut())?;
 
         // 4. The flow loss's gradient into the mean gradient (GPU); GPU Adam on SH rest,
         // scales and rotations.
@@ -881,12 +868,14 @@ impl CoherentTrainer {
             }
             ctx.submit(enc);
             let mut reads = vec![(&self.loss_values, LOSS_VALUE_FLOATS), device.chain_counters()];
+            reads.extend(self.image_terms.loss_buffers(v));
             if let Some(flow_loss) = &self.flow_loss {
                 reads.extend(flow_loss.loss_buffers(reference));
             }
             let mut read = ctx.read_many::<f32>(&reads)?.into_iter();
             let values = loss_values(&read.next().unwrap_or_default());
             let counters = read.next().unwrap_or_default();
+            let (extra, tv) = self.image_term_losses(&mut read);
             let flow: f32 = read.flatten().sum();
             if let Some((view, pixel)) = device::DeviceChain::bad_gradient(&counters) {
                 return Err(FitError::Diverged { step, what: format!("view {view}'s gradient at pixel {pixel} is not finite (rendered view {v})") });
@@ -897,6 +886,7 @@ impl CoherentTrainer {
 
         // 5. dL/dz per Gaussian: the mean gradient (the flow loss's included) along the pixel ray.
         let mut reads: Vec<(&wgpu::Buffer, usize)> = vec![(&self.loss_values, LOSS_VALUE_FLOATS), (&grads.means, 3 * self.n), (&grads.opacity_logits, self.n)];
+        reads.extend(self.image_terms.loss_buffers(v));
         if let Some(flow_loss) = &self.flow_loss {
             reads.extend(flow_loss.loss_buffers(reference));
         }
@@ -904,6 +894,7 @@ impl CoherentTrainer {
         let values = loss_values(&read.next().unwrap_or_default());
         let g_means: Vec<Vec3> = read.next().unwrap_or_default().chunks_exact(3).map(Vec3::from_slice).collect();
         let g_logits: Vec<f32> = read.next().unwrap_or_default();
+        let (extra, tv) = self.image_term_losses(&mut read);
         let flow: f32 = read.flatten().sum();
         if let Some(i) = g_means.iter().position(|g| !g.is_finite()).or_else(|| g_logits.iter().position(|g| !g.is_finite())) {
             return Err(FitError::Diverged { step, what: format!("the rendered view {v}'s gradient of Gaussian {i} is not finite") });
@@ -984,6 +975,14 @@ impl CoherentTrainer {
             ctx.submit(enc);
         }
         self.finish_step(values, extra, tv, flow)
+    }
+
+    /// The pyramid's and the TV's losses from their per-workgroup sums (the next two buffers of
+    /// the step's read-back); the TV's is 0 when it is off (its sums are then stale).
+    fn image_term_losses(&self, read: &mut impl Iterator<Item = Vec<f32>>) -> (f32, f32) {
+        let pyramid: f32 = read.next().unwrap_or_default().iter().sum();
+        let tv: f32 = read.next().unwrap_or_default().iter().sum();
+        (pyramid, if self.config.use_tv { tv } else { 0.0 })
     }
 
     /// The end of a step: the step counter, the scale reset on its schedule, the loss history.
