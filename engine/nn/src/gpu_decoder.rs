@@ -209,6 +209,29 @@ impl GpuDecoder {
         Self::with_bands(ctx, config, views, BAND_PIXELS)
     }
 
+    /// The largest single buffer binding (bytes) the decoders of `views` views batched together
+    /// need: a stage's padded input, activation, or weight-gradient bands, each proportional to
+    /// the batch. A caller splits a batch whose need passes the adapter's binding limit (e.g.
+    /// fern's three full-size views need 138 MB in one padded input; lavapipe and many
+    /// integrated GPUs bind at most 128 MiB).
+    pub fn largest_binding(config: &DecoderConfig, views: usize) -> u64 {
+        let specs = config.stages();
+        let bands = |s: &StageSpec| (s.size[0] * s.size[1]).div_ceil(BAND_PIXELS);
+        let largest_stage = specs
+            .iter()
+            .map(|s| {
+                let (hp, wp) = s.padded_size();
+                let activation = (s.cout + if s.coords { 2 } else { 0 }) * s.size[0] * s.size[1];
+                let bands_w = bands(s) * s.cout * s.cin * s.kernel * s.kernel;
+                (s.cin * hp * wp).max(activation).max(bands_w)
+            })
+            .max()
+            .unwrap_or(1);
+        // The parameters, their gradients and each AdamW moment are one buffer apiece.
+        let parameters: usize = specs.iter().map(|s| s.cout * (s.cin * s.kernel * s.kernel + 1)).sum();
+        largest_stage.max(parameters) as u64 * views as u64 * 4
+    }
+
     pub fn with_bands(ctx: &Arc<GpuContext>, config: DecoderConfig, views: &[usize], band_pixels: usize) -> Result<Self, NnError> {
         let config = config.for_batch(views)?;
         let nv = views.len();
@@ -553,6 +576,38 @@ impl GpuDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `largest_binding` is exactly the constructor's largest buffer need: with the binding
+    /// limit set to it, a batch of two views builds; one byte less, it is refused with a
+    /// binding-size error, and one view still builds. Fern's full-size depth decoder (ngf 15,
+    /// 5 layers) needs 138,441,600 bytes for three views (past 128 MiB) and a third of it for
+    /// one.
+    #[test]
+    fn largest_binding_is_the_constructors_largest_buffer() {
+        let mut config = DecoderConfig::new(37, 45, 2, 0, 3);
+        config.out_channels = 3;
+        let two = GpuDecoder::largest_binding(&config, 2);
+        assert_eq!(two, 2 * GpuDecoder::largest_binding(&config, 1));
+        let mut ctx = GpuContext::new().unwrap();
+        ctx.limits.max_storage_buffer_binding_size = two;
+        let ctx = Arc::new(ctx);
+        if let Err(e) = GpuDecoder::for_views(&ctx, config.clone(), &[0, 1]) {
+            panic!("at the limit ({two} bytes): {e}");
+        }
+        let mut tight = GpuContext::new().unwrap();
+        tight.limits.max_storage_buffer_binding_size = two - 1;
+        let tight = Arc::new(tight);
+        match GpuDecoder::for_views(&tight, config.clone(), &[0, 1]) {
+            Err(e) => assert!(e.to_string().contains("limit"), "{e}"),
+            Ok(_) => panic!("a batch past the binding limit was built"),
+        }
+        assert!(GpuDecoder::for_views(&tight, config, &[1]).is_ok(), "one view fits");
+
+        let mut fern = DecoderConfig::new(378, 504, 15, 0, 3);
+        fern.out_channels = 5;
+        assert_eq!(GpuDecoder::largest_binding(&fern, 3), 138_441_600);
+        assert!(GpuDecoder::largest_binding(&fern, 1) < 128 << 20);
+    }
 
     #[test]
     fn csr_tables_keep_the_nonzeros_in_row_order() {

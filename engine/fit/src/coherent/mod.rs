@@ -30,6 +30,7 @@ use kiln_nn::{CyclicLr, Decoder, DecoderConfig, DecoderOutput};
 use kiln_splat::loss::{ImageLoss, LossConfig, LossValues};
 use kiln_splat::{sh_coeffs, GaussianCloud, GpuCloud, RenderOutput, RenderSettings};
 use rand::rngs::Xoshiro256PlusPlus;
+use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -249,6 +250,19 @@ fn step_rng(seed: u64, step: u32) -> Xoshiro256PlusPlus {
     Xoshiro256PlusPlus::seed_from_u64(seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
+/// The view rendered at `step`: the views in a shuffled order per epoch of `views` steps, as
+/// the reference code pops a random camera from a stack it refills when empty (every view once
+/// per epoch, not uniform draws that can repeat one view and skip another). Seeded by (seed,
+/// epoch), so a resumed run draws what the uninterrupted one would.
+fn epoch_view(seed: u64, step: u32, views: usize) -> usize {
+    let views = views.max(1);
+    let epoch = step / views as u32;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xE90C_u64.wrapping_mul(epoch as u64 + 1).rotate_left(17));
+    let mut order: Vec<usize> = (0..views).collect();
+    order.shuffle(&mut rng);
+    order[step as usize % views]
+}
+
 fn logit(p: f32) -> f32 {
     (p / (1.0 - p)).ln()
 }
@@ -282,10 +296,22 @@ impl CoherentTrainer {
         let layer_count = inputs.layer_count.max(1);
         let mut decoder_batches: Vec<Vec<usize>> = Vec::new();
         let offsets = if config.use_decoder {
-            // Views of one size share a batched network.
+            // Views of one size share a batched network, as many as the adapter can bind: on
+            // kiln's kernels a stage's padded input grows with the batch (fern's three
+            // full-size views need 138 MB in one buffer, past lavapipe's 128 MiB). The views'
+            // weights are drawn per view, so a split batch trains the same networks.
+            let widest = config.depth_ngf(views).max(config.opacity_ngf(views));
+            let fits = |batch: usize, v: usize| {
+                if !matches!(config.decoder_backend, kiln_nn::DecoderBackend::Kiln) {
+                    return true;
+                }
+                let mut c = DecoderConfig::new(geom[v].height, geom[v].width, widest, v, views);
+                c.out_channels = layer_count;
+                kiln_nn::GpuDecoder::largest_binding(&c, batch + 1) <= ctx.max_binding()
+            };
             let mut batches: Vec<Vec<usize>> = Vec::new();
             for v in 0..views {
-                match batches.iter_mut().find(|b| (geom[b[0]].width, geom[b[0]].height) == (geom[v].width, geom[v].height)) {
+                match batches.iter_mut().find(|b| (geom[b[0]].width, geom[b[0]].height) == (geom[v].width, geom[v].height) && fits(b.len(), v)) {
                     Some(b) => b.push(v),
                     None => batches.push(vec![v]),
                 }
@@ -756,7 +782,7 @@ impl CoherentTrainer {
         // One seeded stream per step, so a resumed run draws what the uninterrupted one would.
         self.rng = step_rng(self.config.seed, step);
         let views = self.geom.len();
-        let v = self.rng.random_range(0..views);
+        let v = epoch_view(self.config.seed, step, views);
         let reference = self.rng.random_range(0..views);
         let mut clock = std::time::Instant::now();
         let mut lap = || {
@@ -1091,4 +1117,28 @@ pub fn path_cameras(views: &[SceneView], frames: usize) -> Vec<kiln_scene::Camer
             cam
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::epoch_view;
+
+    /// Every epoch of `views` steps renders each view once; the order changes between epochs
+    /// and with the seed, and is the same when drawn again (resume).
+    #[test]
+    fn each_epoch_renders_every_view_once() {
+        for views in [2usize, 3, 4] {
+            let mut orders = std::collections::BTreeSet::new();
+            for epoch in 0..40u32 {
+                let mut order: Vec<usize> = (0..views as u32).map(|i| epoch_view(7, epoch * views as u32 + i, views)).collect();
+                orders.insert(order.clone());
+                order.sort();
+                assert_eq!(order, (0..views).collect::<Vec<_>>(), "{views} views, epoch {epoch}");
+            }
+            assert!(orders.len() >= 2, "{views} views: the order never changes");
+            assert_eq!(epoch_view(7, 5, views), epoch_view(7, 5, views));
+        }
+        let differs = (0..30u32).any(|s| epoch_view(1, s, 3) != epoch_view(2, s, 3));
+        assert!(differs, "the seed does not change the order");
+    }
 }
