@@ -33,8 +33,9 @@ fn workgroup_sum(lid: u32, v: f32) -> f32 {
     return partial[0];
 }
 
-#ifdef POOL
-struct Params {
+// The box pooling's and its adjoint's parameters: the pooled grid (out_w × out_h), the source
+// row length (out_w·k), k, channels, 1/k².
+struct PoolParams {
     out_w: u32,
     out_h: u32,
     src_w: u32,
@@ -45,7 +46,8 @@ struct Params {
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> P: Params;
+#ifdef POOL
+@group(0) @binding(0) var<uniform> P: PoolParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
@@ -72,18 +74,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 
 #ifdef POOL_ADJOINT
 // out_w × out_h is the pooled grid; dst has (out_w·k) × (out_h·k) pixels.
-struct Params {
-    out_w: u32,
-    out_h: u32,
-    src_w: u32,
-    k: u32,
-    c: u32,
-    norm: f32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(0) var<uniform> P: PoolParams;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
