@@ -135,7 +135,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         slopes[P.off + i] = sign(d) * P.slope_factor;
     }
     let sum = workgroup_sum(lid, loss);
-    if (lid == 0u) {
+    // Past 65,535 workgroups the grid is folded into 2-D and its last row has idle ones: they
+    // must not write past this level's sums.
+    if (lid == 0u && wg * 256u < P.out_w * P.out_h * P.c) {
         parts[P.part_off + wg] = sum;
     }
 }
@@ -278,7 +280,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         grad_alpha[p] = -(g_d * depth_sum[p] * inv * inv / P.unit);
     }
     let sum = workgroup_sum(lid, loss);
-    if (lid == 0u) {
+    if (lid == 0u && wg * 256u < P.w * P.h) {
         parts[wg] = sum;
     }
 }

@@ -127,6 +127,9 @@ impl GpuImageTerms {
     /// the pyramid's `weights` (level 0 first; level 0 is the image loss's) and `scale`, the
     /// L1's share of the image loss.
     pub fn new(ctx: &GpuContext, views: &[(u32, u32, &[f32], &[u8])], weights: &[f32], scale: f32) -> Result<Self, GpuError> {
+        if weights.len() > MAX_LEVELS + 1 {
+            return Err(GpuError::Runtime(format!("image terms: {} pyramid weights, at most {} (level 0 and {MAX_LEVELS} more)", weights.len(), MAX_LEVELS + 1)));
+        }
         let kernel = |define: &'static str| Kernel::new(ctx, "coherent_image_terms.wgsl", "main", &[(define, String::new())]);
         let mut out = GpuImageTerms {
             pool: kernel("POOL")?,
@@ -151,7 +154,7 @@ impl GpuImageTerms {
         let (mut tgt, mut lw, mut lh) = (target.to_vec(), w, h);
         let mut target_levels: Vec<f32> = Vec::new();
         let mut dims: Vec<(usize, usize, usize, f32)> = Vec::new(); // (w, h, offset, weight)
-        for &weight in weights.iter().skip(1).take(MAX_LEVELS) {
+        for &weight in weights.iter().skip(1) {
             let (t, w2, h2) = pool2(&tgt, lw, lh, c);
             (tgt, lw, lh) = (t, w2, h2);
             if lw == 0 || lh == 0 {
@@ -350,6 +353,10 @@ mod tests {
             assert!(moved > 0.0, "{w}×{h}: the reference's gradient is zero");
             assert!(worst(&got, &expected) <= 1e-6 * moved.max(1.0), "{w}×{h}: gradient differs by {}", worst(&got, &expected));
         }
+        let too_many = [0.5f32; MAX_LEVELS + 2];
+        let (target, layers) = (vec![0.0f32; 16 * 16 * 3], vec![0u8; 16 * 16]);
+        let err = GpuImageTerms::new(&ctx, &[(16, 16, &target, &layers)], &too_many, 1.0).err().expect("too many pyramid levels accepted");
+        assert!(err.to_string().contains("pyramid weights"), "{err}");
     }
 
     /// Random depths and alphas on a 41×23 view with three layers (and pixels past the layer

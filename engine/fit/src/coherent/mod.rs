@@ -263,6 +263,14 @@ fn epoch_view(seed: u64, step: u32, views: usize) -> usize {
     order[step as usize % views]
 }
 
+/// The pyramid's and the TV's losses from their per-workgroup sums (the next two buffers of
+/// the step's read-back); without the TV its sums are never written (zero).
+fn image_term_losses(read: &mut impl Iterator<Item = Vec<f32>>) -> (f32, f32) {
+    let pyramid: f32 = read.next().unwrap_or_default().iter().sum();
+    let tv: f32 = read.next().unwrap_or_default().iter().sum();
+    (pyramid, tv)
+}
+
 fn logit(p: f32) -> f32 {
     (p / (1.0 - p)).ln()
 }
@@ -901,7 +909,7 @@ impl CoherentTrainer {
             let mut read = ctx.read_many::<f32>(&reads)?.into_iter();
             let values = loss_values(&read.next().unwrap_or_default());
             let counters = read.next().unwrap_or_default();
-            let (extra, tv) = self.image_term_losses(&mut read);
+            let (extra, tv) = image_term_losses(&mut read);
             let flow: f32 = read.flatten().sum();
             if let Some((view, pixel)) = device::DeviceChain::bad_gradient(&counters) {
                 return Err(FitError::Diverged { step, what: format!("view {view}'s gradient at pixel {pixel} is not finite (rendered view {v})") });
@@ -920,7 +928,7 @@ impl CoherentTrainer {
         let values = loss_values(&read.next().unwrap_or_default());
         let g_means: Vec<Vec3> = read.next().unwrap_or_default().chunks_exact(3).map(Vec3::from_slice).collect();
         let g_logits: Vec<f32> = read.next().unwrap_or_default();
-        let (extra, tv) = self.image_term_losses(&mut read);
+        let (extra, tv) = image_term_losses(&mut read);
         let flow: f32 = read.flatten().sum();
         if let Some(i) = g_means.iter().position(|g| !g.is_finite()).or_else(|| g_logits.iter().position(|g| !g.is_finite())) {
             return Err(FitError::Diverged { step, what: format!("the rendered view {v}'s gradient of Gaussian {i} is not finite") });
@@ -1003,13 +1011,6 @@ impl CoherentTrainer {
         self.finish_step(values, extra, tv, flow)
     }
 
-    /// The pyramid's and the TV's losses from their per-workgroup sums (the next two buffers of
-    /// the step's read-back); the TV's is 0 when it is off (its sums are then stale).
-    fn image_term_losses(&self, read: &mut impl Iterator<Item = Vec<f32>>) -> (f32, f32) {
-        let pyramid: f32 = read.next().unwrap_or_default().iter().sum();
-        let tv: f32 = read.next().unwrap_or_default().iter().sum();
-        (pyramid, if self.config.use_tv { tv } else { 0.0 })
-    }
 
     /// The end of a step: the step counter, the scale reset on its schedule, the loss history.
     fn finish_step(&mut self, values: LossValues, extra: f32, tv: f32, flow: f32) -> Result<LossValues, FitError> {
