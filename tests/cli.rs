@@ -344,16 +344,17 @@ fn bench_coherent_reports_every_part_of_the_step() {
     assert_eq!(r["gaussians"].as_u64(), Some(3 * 32 * r["height"].as_u64().unwrap()), "one Gaussian per input pixel: {r}");
     assert!(r["steps_per_second"].as_f64().is_some_and(|s| s > 0.0) && r["first_step_seconds"].as_f64().is_some_and(|s| s > 0.0), "{r}");
     // Every part of the step was timed (the decoders, TV and flow are on; with the decoders on
-    // kiln's kernels the chain rule runs on the GPU, so the host's `chain_rule` part is ~0).
-    for part in ["decoder_forward", "render", "host_image_terms", "losses_backward", "decoder_backward"] {
+    // kiln's kernels the chain rule runs on the GPU, so the host's `chain_rule` part is ~0; the
+    // image terms run on the GPU, inside `render`).
+    for part in ["decoder_forward", "render", "losses_backward", "decoder_backward"] {
         assert!(r["parts_ms"][part].as_f64().is_some_and(|ms| ms > 0.0), "{part}: {r}");
     }
     assert!(r["parts_ms"]["chain_rule"].as_f64().is_some(), "{r}");
     assert_eq!(r["decoder_backend"].as_str(), Some("kiln"), "{r}");
     // Adapters without timestamp queries give no GPU stages; lavapipe has them, and the
-    // decoders', flow loss's and chain's passes are among them.
+    // decoders', flow loss's, chain's and image terms' passes are among them.
     if r["adapter"].as_str().is_some_and(|a| a.contains("timestamps")) {
-        for stage in ["decoder conv", "decoder resample", "decoder weight gradient", "decoder input gradient", "adam decoder", "offsets", "offset gradients", "flow loss", "rasterize"] {
+        for stage in ["decoder conv", "decoder resample", "decoder weight gradient", "decoder input gradient", "adam decoder", "offsets", "offset gradients", "flow loss", "pyramid l1", "disparity tv", "rasterize"] {
             assert!(r["gpu_stages_ms"][stage].as_f64().is_some(), "{stage}: {r}");
         }
     }
