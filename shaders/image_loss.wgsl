@@ -49,6 +49,20 @@ struct Params {
     window: array<vec4<f32>, 8>,
 }
 
+// Halo element i of the tile at (tx0, ty0): the image pixel it reads, clamped into the image,
+// and whether it lies inside (z = 1; outside, the halo holds zero — "same" zero padding). The
+// load is unconditional at the clamped pixel and selected: a load under the bounds branch with
+// signed coordinates made Mesa 22.3's lavapipe keep ~31 KB per workgroup on every dispatch
+// (long CPU fits ran out of memory; session 12).
+fn halo_pixel(tx0: u32, ty0: u32, i: u32) -> vec3<u32> {
+    let hx = tx0 + i % HS;
+    let hy = ty0 + i / HS;
+    let inside = hx >= R && hy >= R && hx - R < P.width && hy - R < P.height;
+    let gx = min(max(hx, R) - R, P.width - 1u);
+    let gy = min(max(hy, R) - R, P.height - 1u);
+    return vec3<u32>(gx, gy, select(0u, 1u, inside));
+}
+
 fn gw(k: u32) -> f32 {
     return P.window[k >> 2u][k & 3u];
 }
@@ -91,17 +105,10 @@ fn forward(
     for (var c = 0u; c < P.channels; c++) {
         // Halo of image and target, zero outside the image.
         for (var i = lid; i < HALO; i += 256u) {
-            let gx = i32(tx0 + i % HS) - i32(R);
-            let gy = i32(ty0 + i / HS) - i32(R);
-            var a = 0.0;
-            var b = 0.0;
-            if (gx >= 0 && gy >= 0 && u32(gx) < P.width && u32(gy) < P.height) {
-                let j = (u32(gy) * P.width + u32(gx)) * P.channels + c;
-                a = img[j];
-                b = tgt[j];
-            }
-            sx[i] = a;
-            sy[i] = b;
+            let h = halo_pixel(tx0, ty0, i);
+            let j = (h.y * P.width + h.x) * P.channels + c;
+            sx[i] = select(0.0, img[j], h.z != 0u);
+            sy[i] = select(0.0, tgt[j], h.z != 0u);
         }
         workgroupBarrier();
         // Filter along rows: HS rows × TS output columns.
@@ -242,13 +249,9 @@ fn backward(
     for (var c = 0u; c < P.channels; c++) {
         let base_plane = c * 3u * hw;
         for (var i = lid; i < HALO; i += 256u) {
-            let gx = i32(tx0 + i % HS) - i32(R);
-            let gy = i32(ty0 + i / HS) - i32(R);
-            var v = vec3<f32>(0.0);
-            if (gx >= 0 && gy >= 0 && u32(gx) < P.width && u32(gy) < P.height) {
-                let j = base_plane + u32(gy) * P.width + u32(gx);
-                v = vec3<f32>(dmap[j], dmap[j + hw], dmap[j + 2u * hw]);
-            }
+            let h = halo_pixel(tx0, ty0, i);
+            let j = base_plane + h.y * P.width + h.x;
+            let v = select(vec3<f32>(0.0), vec3<f32>(dmap[j], dmap[j + hw], dmap[j + 2u * hw]), h.z != 0u);
             sd[i] = v.x;
             sd[HALO + i] = v.y;
             sd[2u * HALO + i] = v.z;
