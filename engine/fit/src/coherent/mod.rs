@@ -308,14 +308,15 @@ impl CoherentTrainer {
             // kiln's kernels a stage's padded input grows with the batch (fern's three
             // full-size views need 138 MB in one buffer, past lavapipe's 128 MiB). The views'
             // weights are drawn per view, so a split batch trains the same networks.
+            let decoder_config = |ngf: usize, v: usize| {
+                let mut c = DecoderConfig::new(geom[v].height, geom[v].width, ngf, v, views);
+                c.out_channels = layer_count;
+                c
+            };
             let widest = config.depth_ngf(views).max(config.opacity_ngf(views));
             let fits = |batch: usize, v: usize| {
-                if !matches!(config.decoder_backend, kiln_nn::DecoderBackend::Kiln) {
-                    return true;
-                }
-                let mut c = DecoderConfig::new(geom[v].height, geom[v].width, widest, v, views);
-                c.out_channels = layer_count;
-                kiln_nn::GpuDecoder::largest_binding(&c, batch + 1) <= ctx.max_binding()
+                !matches!(config.decoder_backend, kiln_nn::DecoderBackend::Kiln)
+                    || kiln_nn::GpuDecoder::largest_binding(&decoder_config(widest, v), batch + 1) <= ctx.max_binding()
             };
             let mut batches: Vec<Vec<usize>> = Vec::new();
             for v in 0..views {
@@ -325,9 +326,7 @@ impl CoherentTrainer {
                 }
             }
             let make = |ngf: usize, batch: &Vec<usize>, salt: u64| {
-                let v = batch[0];
-                let mut c = DecoderConfig::new(geom[v].height, geom[v].width, ngf, v, views);
-                c.out_channels = layer_count;
+                let mut c = decoder_config(ngf, batch[0]);
                 c.seed = config.seed ^ salt;
                 c.conv = config.decoder_conv;
                 Decoder::new(config.decoder_backend, &ctx, c, batch).map_err(|e| FitError::Invalid(e.to_string()))
